@@ -1,0 +1,41 @@
+# Quick start: `make run` (set up, then the default pipeline end to end) and `make test`.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+# pip on this kind of machine prints one warning per missing local mirror folder: drop those lines
+QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
+CORES ?= all
+
+.PHONY: setup data test run bench clean-venv
+
+setup: $(VENV)/.installed data
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install -q torch==2.14.1 torchvision==0.29.1 $(QUIET)
+	$(PIP) install -q -e '.[workflow,dev]' $(QUIET)
+	touch $@
+
+# Fashion-MNIST from Debian's package when we can install it; otherwise the pipeline falls back
+# to torchvision's downloader (see README).
+data:
+	@if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get install -y -qq dataset-fashion-mnist >/dev/null 2>&1 || \
+	   (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq dataset-fashion-mnist >/dev/null)) \
+	  || echo "note: could not install dataset-fashion-mnist; the pipeline will try torchvision's downloader"; \
+	fi
+
+test: setup
+	CI=$${CI:-} $(PY) -m pytest -q
+
+run: setup
+	$(VENV)/bin/snakemake --cores $(CORES)
+	@echo "Tables: results/fmnist/tables/ (report: make report)"
+
+bench: setup
+	$(PY) -m benchmarks.run
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,104 @@
+"""Datasets: Fashion-MNIST (embedded default) and ImageNet-style ImageFolders.
+
+Fashion-MNIST comes from Debian's ``dataset-fashion-mnist`` (``/usr/share/datasets/fashion-mnist``)
+or torchvision's downloader. Each archive is checked against upstream's published MD5 of the
+``.gz`` file, or, for archives recompressed by a distribution (Debian's are), against the MD5 of
+the decompressed IDX content. The training set is split into search-train and search-val by a
+seeded permutation that is written down; the test set is only for final evaluation.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import SpecError
+
+DEBIAN_ROOT = "/usr/share/datasets/fashion-mnist"
+#: file -> (MD5 of upstream's .gz as published by zalandoresearch/fashion-mnist, MD5 of the IDX content)
+FASHION_MNIST_FILES = {
+    "train-images-idx3-ubyte.gz": ("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "f4a8712d7a061bf5bd6d2ca38dc4d50a"),
+    "train-labels-idx1-ubyte.gz": ("25c81989df183df01b3e8a0aad5dffbe", "9018921c3c673c538a1fc5bad174d6f9"),
+    "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
+    "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
+}
+FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
+HOW_TO_GET = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set "
+              "data.download: true on a machine with internet access, or point data.root at a folder "
+              "holding the four *-ubyte.gz files")
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+def read_idx(raw: bytes, source: str) -> np.ndarray:
+    """Decode an IDX file (the MNIST format): magic, dims, then unsigned bytes."""
+    if len(raw) < 8 or raw[0] != 0 or raw[1] != 0 or raw[2] != 8:
+        raise SpecError("idx", "not an unsigned-byte IDX file", source=source)
+    ndim = raw[3]
+    dims = [int.from_bytes(raw[4 + 4 * k: 8 + 4 * k], "big") for k in range(ndim)]
+    body = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    if body.size != int(np.prod(dims)):
+        raise SpecError("idx", f"expected {int(np.prod(dims))} values, found {body.size}", source=source)
+    return body.reshape(dims).copy()
+
+
+def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path) -> Path:
+    """The folder holding the four archives: ``root``, else Debian's, else torchvision's download."""
+    candidates = [Path(root)] if root else []
+    candidates.append(Path(DEBIAN_ROOT))
+    for folder in candidates:
+        if all((folder / name).is_file() for name in FASHION_MNIST_FILES):
+            return folder
+    if download:
+        try:
+            from torchvision.datasets import FashionMNIST
+
+            FashionMNIST(str(cache_dir), train=True, download=True)
+            FashionMNIST(str(cache_dir), train=False, download=True)
+            return Path(cache_dir) / "FashionMNIST" / "raw"
+        except Exception as err:  # no network, proxy errors...
+            raise SpecError("data.root", f"Fashion-MNIST not found and the download failed ({err}); {HOW_TO_GET}",
+                            root) from None
+    raise SpecError("data.root", f"Fashion-MNIST not found; {HOW_TO_GET}", root or DEBIAN_ROOT)
+
+
+def load_fashion_mnist(folder: str | Path) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Arrays ``train_images`` (N, 28, 28) uint8, ``train_labels``, ``test_images``, ``test_labels``,
+    and the MD5 of each archive. A corrupt or altered archive is a :class:`SpecError` naming it."""
+    folder = Path(folder)
+    arrays, md5s = {}, {}
+    for name, (gz_md5, content_md5) in FASHION_MNIST_FILES.items():
+        path = folder / name
+        packed = path.read_bytes()
+        try:
+            raw = gzip.decompress(packed)
+        except (OSError, EOFError):
+            raise SpecError("md5", "not a readable gzip archive", source=str(path)) from None
+        if _md5(packed) != gz_md5 and _md5(raw) != content_md5:
+            raise SpecError("md5", f"archive matches neither upstream's MD5 {gz_md5} nor the content MD5 "
+                            f"{content_md5}", _md5(packed), source=str(path))
+        md5s[name] = _md5(packed)
+        split = "train" if name.startswith("train") else "test"
+        kind = "images" if "images" in name else "labels"
+        arrays[f"{split}_{kind}"] = read_idx(raw, str(path))
+    return arrays, md5s
+
+
+def search_split(n: int, val_size: int, seed: int) -> tuple[list[int], list[int]]:
+    """Seeded split of the training indices into (search_train, search_val)."""
+    if not 0 < val_size < n:
+        raise SpecError("data.search_val_size", f"must be between 1 and {n - 1}", val_size)
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(perm[val_size:]), sorted(perm[:val_size])
+
+
+def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 (N, H, W) -> normalised float (N, 1, H, W), int64 labels."""
+    x = torch.from_numpy(images).float().div_(255.0).sub_(FASHION_MNIST_MEAN).div_(FASHION_MNIST_STD)
+    return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))

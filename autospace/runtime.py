@@ -1,0 +1,120 @@
+"""Seeds, RNG state, atomic writes and checkpoints shared by every training step.
+
+Checkpoints hold only tensors and plain containers, so ``torch.load(..., weights_only=True)``
+loads them: nothing in a checkpoint can execute code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .errors import SpecError
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.benchmark = False
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cpu`` and ``cuda[:N]`` as given."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError("device", "CUDA was asked for but is not available", name)
+    return torch.device(name)
+
+
+def rng_state() -> dict:
+    """The state of every generator training draws from, as tensors and plain values."""
+    np_state = np.random.get_state()
+    state = {
+        "python": json.dumps(random.getstate()),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict) -> None:
+    """Inverse of :func:`rng_state`."""
+    py = json.loads(state["python"])
+    random.setstate((py[0], tuple(py[1]), py[2]))
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path):
+    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
+
+    A reader never sees a half-written file, and a failure leaves the old file (if any) as it was.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text(path: str | Path, text: str) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+
+
+def write_json(path: str | Path, data) -> None:
+    """Canonical JSON (sorted keys, 2-space indent, trailing newline), written atomically."""
+    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def read_json(path: str | Path, what: str = "file"):
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(what, "file not found", source=str(path)) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise SpecError(what, f"not valid JSON ({err.__class__.__name__}: {err})", source=str(path)) from None
+
+
+def save_checkpoint(path: str | Path, state: dict) -> None:
+    """Save ``state`` (tensors, numbers, strings, lists, dicts only) atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Load a checkpoint with ``weights_only=True``; a missing or damaged file is a :class:`SpecError`."""
+    path = Path(path)
+    if not path.is_file():
+        raise SpecError("checkpoint", "file not found", source=str(path))
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as err:  # torch raises many types for truncated or foreign files
+        raise SpecError("checkpoint", f"cannot be loaded ({err.__class__.__name__})", source=str(path)) from None
+    if not isinstance(state, dict):
+        raise SpecError("checkpoint", "expected a dict of state", type(state).__name__, source=str(path))
+    return state

@@ -1,0 +1,102 @@
+"""Runtime helpers, dataset loading and backbones."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from autospace import data, runtime
+from autospace.backbone import get_backbone
+from autospace.counter import network_cost
+from autospace.errors import SpecError
+
+needs_fmnist = pytest.mark.skipif(not data.Path(data.DEBIAN_ROOT).is_dir(), reason="dataset-fashion-mnist missing")
+
+
+def test_rng_state_round_trip_through_a_weights_only_checkpoint(tmp_path):
+    runtime.seed_everything(3)
+    state = runtime.rng_state()
+    runtime.save_checkpoint(tmp_path / "ck.pt", {"rng": state, "step": 7})
+    first = (np.random.rand(), torch.rand(3), __import__("random").random())
+    loaded = runtime.load_checkpoint(tmp_path / "ck.pt")
+    runtime.set_rng_state(loaded["rng"])
+    again = (np.random.rand(), torch.rand(3), __import__("random").random())
+    assert first[0] == again[0] and torch.equal(first[1], again[1]) and first[2] == again[2]
+
+
+def test_truncated_checkpoint_is_one_clear_error(tmp_path):
+    path = tmp_path / "ck.pt"
+    runtime.save_checkpoint(path, {"w": torch.ones(1000)})
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(SpecError, match=f"^{path}: checkpoint: cannot be loaded"):
+        runtime.load_checkpoint(path)
+
+
+def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
+    path = tmp_path / "out.json"
+    runtime.write_json(path, {"a": 1})
+    with pytest.raises(RuntimeError):
+        with runtime.atomic_path(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("killed")
+    assert runtime.read_json(path) == {"a": 1}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
+
+
+@needs_fmnist
+def test_fashion_mnist_loads_and_checks_md5():
+    arrays, md5s = data.load_fashion_mnist(data.DEBIAN_ROOT)
+    assert arrays["train_images"].shape == (60000, 28, 28)
+    assert arrays["test_labels"].shape == (10000,)
+    assert sorted(np.unique(arrays["train_labels"]).tolist()) == list(range(10))
+    assert set(md5s) == set(data.FASHION_MNIST_FILES)
+
+
+@needs_fmnist
+def test_altered_archive_is_refused_naming_the_file(tmp_path):
+    for name in data.FASHION_MNIST_FILES:
+        shutil.copy(f"{data.DEBIAN_ROOT}/{name}", tmp_path / name)
+    labels = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    raw = bytearray(gzip.decompress(labels.read_bytes()))
+    raw[100] = (raw[100] + 1) % 10
+    labels.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(SpecError, match=f"{labels}: md5"):
+        data.load_fashion_mnist(tmp_path)
+
+
+def test_missing_dataset_says_how_to_get_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(data, "DEBIAN_ROOT", str(tmp_path / "nowhere"))
+    with pytest.raises(SpecError, match="dataset-fashion-mnist"):
+        data.locate_fashion_mnist(str(tmp_path / "empty"), download=False, cache_dir=tmp_path)
+
+
+def test_search_split_is_seeded_and_disjoint():
+    a_train, a_val = data.search_split(1000, 100, seed=1)
+    b_train, b_val = data.search_split(1000, 100, seed=1)
+    c_train, c_val = data.search_split(1000, 100, seed=2)
+    assert a_val == b_val and a_val != c_val
+    assert not set(a_train) & set(a_val) and len(a_train) + len(a_val) == 1000
+
+
+def test_backbones():
+    small = get_backbone("fmnist_small")
+    assert len(small.layers) == 6
+    big = get_backbone("proxylessnas_skeleton")
+    assert len(big.layers) == 21
+    assert [p.cout for p in big.layers][::4] == [24, 40, 80, 96, 192, 320]
+    # the reference network is MobileNetV2-like: all 21 searchable blocks are MBConv e6 k3 cells
+    assert network_cost(big.reference_network()).madds == 472_620_800
+
+
+@pytest.mark.parametrize("bad,field", [
+    ({"stages": []}, "backbone.stages"),
+    ({"stages": [{"width": 8, "depth": 0, "stride": 1}]}, "backbone.stages[0].depth"),
+    ({"stages": [{"width": 8, "depth": 1, "stride": 1, "searchable": False}]}, "backbone.stages[0].block"),
+    ({"stages": [{"width": 8, "depth": 1, "stride": 1, "size": 2}]}, "backbone.stages[0].size"),
+])
+def test_bad_backbones(bad, field):
+    with pytest.raises(SpecError) as info:
+        get_backbone(bad)
+    assert info.value.field == field
