@@ -102,3 +102,77 @@ def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, to
     """uint8 (N, H, W) -> normalised float (N, 1, H, W), int64 labels."""
     x = torch.from_numpy(images).float().div_(255.0).sub_(FASHION_MNIST_MEAN).div_(FASHION_MNIST_STD)
     return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
+
+
+PREPARED_TENSORS = "fashion_mnist.pt"
+SPLIT_FILE = "split.json"
+
+
+def _subset(indices: list[int], size: int | None, seed: int, what: str) -> list[int]:
+    if size is None or size >= len(indices):
+        return indices
+    if size < 1:
+        raise SpecError(what, "must be a positive integer or null", size)
+    order = torch.randperm(len(indices), generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(indices[k] for k in order[:size])
+
+
+def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bool, seed: int,
+                          search_val_size: int, search_train_size: int | None = None,
+                          train_size: int | None = None, test_size: int | None = None) -> dict:
+    """Decode the archives into ``fashion_mnist.pt`` (uint8 tensors) and write ``split.json``: the
+    seeded search-train / search-val split of the training set, the final-training and test
+    subsets, and where the data came from. Returns the split document."""
+    from .runtime import save_checkpoint, write_json
+
+    out_dir = Path(out_dir)
+    folder = locate_fashion_mnist(root, download, out_dir / "download")
+    arrays, md5s = load_fashion_mnist(folder)
+    n_train, n_test = len(arrays["train_labels"]), len(arrays["test_labels"])
+    search_train, search_val = search_split(n_train, search_val_size, seed)
+    split = {
+        "dataset": "fashion_mnist",
+        "source": str(folder),
+        "md5": md5s,
+        "seed": seed,
+        "num_classes": 10, "in_channels": 1, "resolution": 28,
+        "search_train": _subset(search_train, search_train_size, seed + 1, "data.search_train_size"),
+        "search_val": search_val,
+        "train": _subset(list(range(n_train)), train_size, seed + 2, "data.train_size"),
+        "test": _subset(list(range(n_test)), test_size, seed + 3, "data.test_size"),
+    }
+    save_checkpoint(out_dir / PREPARED_TENSORS, {k: torch.from_numpy(v) for k, v in arrays.items()})
+    write_json(out_dir / SPLIT_FILE, split)
+    return split
+
+
+class Splits:
+    """The prepared data as normalised tensors: ``search_train``, ``search_val`` (both from the
+    training set), ``train`` (final training) and ``test`` (final evaluation only)."""
+
+    def __init__(self, data_dir: str | Path):
+        from .runtime import load_checkpoint, read_json
+
+        data_dir = Path(data_dir)
+        self.split = read_json(data_dir / SPLIT_FILE, "split")
+        for key in ("search_train", "search_val", "train", "test", "num_classes", "in_channels", "resolution"):
+            if key not in self.split:
+                raise SpecError(key, "missing from the split file", source=str(data_dir / SPLIT_FILE))
+        tensors = load_checkpoint(data_dir / PREPARED_TENSORS)
+        self.num_classes = self.split["num_classes"]
+        self.in_channels = self.split["in_channels"]
+        self.resolution = self.split["resolution"]
+        train = to_tensors(tensors["train_images"].numpy(), tensors["train_labels"].numpy())
+        test = to_tensors(tensors["test_images"].numpy(), tensors["test_labels"].numpy())
+        self._parts = {"search_train": (train, self.split["search_train"]),
+                       "search_val": (train, self.split["search_val"]),
+                       "train": (train, self.split["train"]), "test": (test, self.split["test"])}
+
+    def tensors(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) of one part."""
+        (x, y), idx = self._parts[part]
+        index = torch.tensor(idx, dtype=torch.long)
+        return x[index], y[index]
+
+    def dataset(self, part: str) -> torch.utils.data.TensorDataset:
+        return torch.utils.data.TensorDataset(*self.tensors(part))

@@ -19,6 +19,10 @@ import torch
 from .errors import SpecError
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def seed_everything(seed: int) -> None:
     """Seed Python, NumPy and torch, and ask torch for deterministic kernels."""
     random.seed(seed)
@@ -74,6 +78,7 @@ def atomic_path(path: str | Path):
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
