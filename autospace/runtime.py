@@ -123,3 +123,38 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not isinstance(state, dict):
         raise SpecError("checkpoint", "expected a dict of state", type(state).__name__, source=str(path))
     return state
+
+
+@contextlib.contextmanager
+def redirect_output(log_path: str | Path | None):
+    """Send stdout and stderr (Python's and child processes') to ``log_path`` for the block."""
+    if log_path is None:
+        yield
+        return
+    Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+    with open(log_path, "a", buffering=1) as log:
+        saved = os.dup(1), os.dup(2)
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
+@contextlib.contextmanager
+def job(log_path: str | Path | None, threads: int | None = None):
+    """A workflow job: its output goes to its log file, torch uses ``threads`` CPU threads."""
+    if threads:
+        torch.set_num_threads(threads)
+    with redirect_output(log_path):
+        yield

@@ -148,8 +148,23 @@ def proxylessnas_space(backbone_value, kernels=(3, 5, 7), expansions=(3, 6)) -> 
     return SearchSpace("proxylessnas", backbone, backbone_data(backbone_value), (cands,) * len(backbone.layers))
 
 
-def reference_space(backbone_value, cell: Cell | None = None) -> SearchSpace:
-    """The space made of the reference cell alone."""
+def reference_space(backbone_value, cells: list[Cell] | None = None) -> SearchSpace:
+    """The space made of the reference cell(s) alone."""
     backbone = get_backbone(backbone_value)
-    cands = (Candidate(cell or reference_cell(), reference=True),)
+    cands = tuple(Candidate(cell, reference=True) for cell in cells or [reference_cell()])
     return SearchSpace("reference", backbone, backbone_data(backbone_value), (cands,) * len(backbone.layers))
+
+
+HAND_DESIGNED = ("proxylessnas", "reference")
+
+
+def hand_designed_space(name: str, backbone_value, reference_cells: str | list[str] | None = None) -> SearchSpace:
+    """A hand-designed space by name: ``proxylessnas``, or ``reference`` (the reference cells)."""
+    from .cells import parse_cell
+
+    if name == "proxylessnas":
+        return proxylessnas_space(backbone_value)
+    if name == "reference":
+        texts = [reference_cells] if isinstance(reference_cells, str) else reference_cells or []
+        return reference_space(backbone_value, [parse_cell(t) for t in texts] or None)
+    raise SpecError("spaces", f"unknown hand-designed space, expected one of {list(HAND_DESIGNED)} or learned", name)

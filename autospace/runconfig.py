@@ -1,0 +1,106 @@
+"""A run's config: validated against the workflow's JSON schema, then by each library section.
+
+Every error is one line that names the config file(s) and the key.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from .errors import SpecError
+from .runtime import write_text
+
+
+def _key_path(error: jsonschema.ValidationError) -> str:
+    parts = [str(p) if not isinstance(p, int) else f"[{p}]" for p in error.absolute_path]
+    if error.validator == "required":
+        missing = re.findall(r"'([^']+)' is a required property", error.message)
+        parts += missing[:1]
+    elif error.validator == "additionalProperties":
+        extra = re.findall(r"'([^']+)' was unexpected", error.message)
+        parts += extra[:1]
+    return ".".join(parts).replace(".[", "[") or "config"
+
+
+def _reason(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        return "unknown key"
+    if error.validator == "required":
+        return "missing key"
+    return error.message.split("\n")[0]
+
+
+def check_run_config(config: dict) -> None:
+    """The library's own checks of each section (types, ranges, cross-field rules)."""
+    from .backbone import get_backbone
+    from .cells import CellSpace, parse_cell
+    from .space import HAND_DESIGNED
+
+    try:
+        get_backbone(config["backbone"])
+    except SpecError as err:
+        raise err if err.field.startswith("backbone") else err.within("backbone") from None
+    try:
+        CellSpace.from_dict(config["cell_space"])
+    except SpecError as err:
+        raise err.within("cell_space") from None
+    for space in config["spaces"]:
+        if space != "learned" and space not in HAND_DESIGNED:
+            raise SpecError("spaces", f"unknown space, expected learned or one of {list(HAND_DESIGNED)}", space)
+    refs = config["evolution"]["reference_cell"]
+    for k, text in enumerate([refs] if isinstance(refs, str) else refs):
+        try:
+            parse_cell(text)
+        except SpecError as err:
+            raise err.within(f"evolution.reference_cell[{k}]") from None
+    for check in _section_checks():
+        check(config)
+
+
+def _section_checks():
+    """Validators of the evolution, NAS and training sections (each raises SpecError naming the key)."""
+    checks = []
+    try:
+        from .evolution.config import SearchConfig
+
+        checks.append(lambda c: SearchConfig.from_dict({k: c[k] for k in
+                                                        ("seed", "device", "backbone", "cell_space", "evolution")}))
+    except ImportError:
+        pass
+    try:
+        from .nas.config import NASConfig
+
+        checks.append(lambda c: NASConfig.from_dict(c["nas"]))
+    except ImportError:
+        pass
+    try:
+        from .train import Recipe
+
+        checks.append(lambda c: Recipe.from_dict(c["train"]))
+    except ImportError:
+        pass
+    return checks
+
+
+def config_error(config: dict, schema: dict, source: str) -> str | None:
+    """None if ``config`` is valid, else one line: ``<source>: <key>: <reason> (got <value>)``."""
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.path))
+    if errors:
+        err = errors[0]
+        value = None if err.validator in ("required", "additionalProperties") else err.instance
+        return str(SpecError(_key_path(err), _reason(err), value, source))
+    try:
+        check_run_config(config)
+    except SpecError as err:
+        return str(err.within(source=source))
+    return None
+
+
+def write_resolved_config(config: dict, path: str | Path) -> None:
+    """The fully resolved config of a run (defaults included), as YAML."""
+    write_text(path, yaml.safe_dump(config, sort_keys=True, default_flow_style=False))

@@ -1,0 +1,11 @@
+"""Rule nas: search a network inside one space under the MAdds budget."""
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
+from autospace.nas import search  # noqa: E402
+from autospace.runtime import job  # noqa: E402
+
+with job(snakemake.log[0], snakemake.threads):  # noqa: F821
+    search(snakemake.params.config, snakemake.input.space, Path(snakemake.input.split).parent,  # noqa: F821
+           Path(snakemake.output.arch).parent)  # noqa: F821

@@ -1,0 +1,130 @@
+"""The workflow without running it: lint, dry runs, config validation, envs, dvc.yaml in sync."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+from autospace.runconfig import config_error
+from workflow_helpers import REPO, snakemake
+
+SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
+
+pytestmark = pytest.mark.workflow
+
+
+def test_lint_is_clean():
+    proc = snakemake("--lint", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("configfile", [None, ".test/config/config.yaml"])
+def test_dry_run(configfile):
+    args = ["-n"] + (["--configfile", configfile] if configfile else [])
+    out = snakemake(*args).stdout
+    assert re.search(r"^total\s+\d+", out, re.M)
+
+
+def test_default_config_is_valid():
+    assert config_error(CONFIG, SCHEMA, "config/config.yaml") is None
+
+
+def _broken(path, value=None, delete=False):
+    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    node = cfg
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return cfg
+
+
+@pytest.mark.parametrize("path,value,delete,key", [
+    (["experiment"], "a/b", False, "experiment"),
+    (["seed"], "zero", False, "seed"),
+    (["evolution", "population_size"], 0, False, "evolution.population_size"),
+    (["evolution", "mixing"], "max", False, "evolution.mixing"),
+    (["evolution", "colour"], 1, False, "evolution.colour"),
+    (["evolution", "constraint", "mode"], "square", False, "evolution.constraint.mode"),
+    (["nas", "algorithm"], "enas", False, "nas.algorithm"),
+    (["train", "epochs"], None, True, "train.epochs"),
+    (["train", "lr"], -1.0, False, "train.lr"),
+    (["cell_space", "edge_ops"], ["none", "conv2x2"], False, "cell_space.edge_ops[1]"),
+    (["spaces"], ["learned", "darts"], False, "spaces[1]"),
+    (["backbone"], "resnet", False, "backbone"),
+    (["evolution", "reference_cell"], ["n=4 e=6 x=1 act=relu6 att=none merge=sum,sum edges=0>1:conv1x1,2>1:dw3x3"],
+     False, "evolution.reference_cell[0].edges[2>1]"),
+])
+def test_bad_config_names_the_file_and_key(path, value, delete, key):
+    message = config_error(_broken(path, value, delete), SCHEMA, "config/config.yaml")
+    assert message is not None and message.startswith(f"config/config.yaml: {key}: "), message
+    assert "\n" not in message
+
+
+def test_bad_config_stops_snakemake_with_the_key(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("evolution:\n  population_size: -3\n")
+    proc = snakemake("-n", "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    assert f"{bad}: evolution.population_size:" in proc.stdout + proc.stderr
+
+
+def test_every_config_key_is_commented_and_required():
+    lines = (REPO / "config/config.yaml").read_text().splitlines()
+    for k, line in enumerate(lines):
+        m = re.match(r"^(\s*)([A-Za-z_]+):", line)
+        if not m:
+            continue
+        above = lines[k - 1].strip() if k else ""
+        assert "#" in line or above.startswith("#"), \
+            f"config/config.yaml line {k + 1}: key '{m.group(2)}' has no comment"
+
+    def keys(schema, cfg, prefix=""):
+        if schema.get("type") == "object" and "properties" in schema:
+            assert set(schema["required"]) == set(schema["properties"]) == set(cfg), prefix
+            for name, sub in schema["properties"].items():
+                keys(sub, cfg[name], f"{prefix}{name}.")
+
+    keys(SCHEMA, CONFIG)
+
+
+def test_envs_are_pinned_and_agree_with_pyproject():
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    declared = [Requirement(r) for r in project["dependencies"]]
+    declared += [Requirement(r) for extra in project["optional-dependencies"].values() for r in extra]
+    by_name = {r.name.lower(): r for r in declared}
+    for env_file in sorted((REPO / "envs").glob("*.yaml")):
+        env = yaml.safe_load(env_file.read_text())
+        assert env["channels"] and "defaults" not in env["channels"], env_file
+        deps = env["dependencies"]
+        assert any(str(d).startswith("python=3.11") for d in deps), env_file
+        pip = next(d["pip"] for d in deps if isinstance(d, dict))
+        for line in pip:
+            req = Requirement(line)
+            pins = [s for s in req.specifier if s.operator == "=="]
+            assert len(pins) == 1, f"{env_file}: {line} is not pinned"
+            version = pins[0].version
+            if req.name.lower() in by_name:
+                assert by_name[req.name.lower()].specifier.contains(version), \
+                    f"{env_file}: {line} disagrees with pyproject ({by_name[req.name.lower()]})"
+
+
+def test_every_rule_uses_a_pinned_env():
+    text = "".join(p.read_text() for p in (REPO / "workflow/rules").glob("*.smk"))
+    rules = re.findall(r"^rule (\w+):", text, re.M)
+    envs = re.findall(r'conda:\n\s+"([^"]+)"', text)
+    assert len(envs) == len(rules) and all(e == "../../envs/autospace.yaml" for e in envs)
+
+
+def test_dvc_yaml_is_generated_from_the_workflow():
+    proc = subprocess.run([sys.executable, "workflow/dvc_sync.py", "--check"], cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr

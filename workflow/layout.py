@@ -1,0 +1,89 @@
+"""The results layout (a user-facing contract) and the list of jobs of one experiment.
+
+Shared by the Snakemake rules (as patterns) and by ``dvc_sync.py`` (as concrete paths), so the
+rules and the DVC stages cannot name different files. Paths are relative to the repo root.
+"""
+
+from __future__ import annotations
+
+RESULTS = "results/{exp}"
+DATA = RESULTS + "/data"
+WARMUP = RESULTS + "/search/warmup"
+GEN = RESULTS + "/search/gen_{gen}"
+SPACE_LEARNED = RESULTS + "/search/space.json"
+SPACE_HAND = RESULTS + "/spaces/{space}.json"
+NAS = RESULTS + "/nas/{space}/seed_{seed}"
+TRAIN = RESULTS + "/train/{space}/seed_{seed}"
+TABLES = RESULTS + "/tables"
+FIGURES = RESULTS + "/figures"
+RESOLVED_CONFIG = RESULTS + "/config.yaml"
+LOGS = "logs/{exp}/{rule}"
+BENCH = RESULTS + "/benchmarks/{rule}"
+STATE = RESULTS + "/.state"  # resumable state: not a declared output, so Snakemake never deletes it
+
+DATA_FILES = ("fashion_mnist.pt", "split.json")
+SEARCH_FILES = ("checkpoint.pt", "population.json", "metrics.json", "config.json")
+GEN_FILES = SEARCH_FILES + ("sampled.json",)
+NAS_FILES = ("arch.json", "nas.json", "config.json")
+TRAIN_FILES = ("model.pt", "log.csv", "config.json")
+METRICS = "metrics.json"
+TABLE_FILES = ("comparison.csv", "comparison.md")
+FIGURE_FILES = ("fitness.png", "training_curves.png")
+LEARNED = "learned"
+
+
+def gen_name(g: int) -> str:
+    return f"{g:03d}"
+
+
+def space_file(exp: str, space: str) -> str:
+    """Where a space document lives: the evolved one under search/, hand-designed under spaces/."""
+    return SPACE_LEARNED.format(exp=exp) if space == LEARNED else SPACE_HAND.format(exp=exp, space=space)
+
+
+def jobs(config: dict) -> list[dict]:
+    """Every job of the experiment: rule, wildcards, input files, output files (concrete paths)."""
+    exp = config["experiment"]
+    data = [f"{DATA.format(exp=exp)}/{f}" for f in DATA_FILES]
+    out = [{"rule": "resolved_config", "wildcards": {}, "input": [],
+            "output": [RESOLVED_CONFIG.format(exp=exp)]},
+           {"rule": "prepare_data", "wildcards": {}, "input": [], "output": data}]
+    warm = [f"{WARMUP.format(exp=exp)}/{f}" for f in SEARCH_FILES]
+    out.append({"rule": "warmup", "wildcards": {}, "input": data, "output": warm})
+    prev = warm
+    generations = config["evolution"]["generations"]
+    for g in range(generations):
+        gen = [f"{GEN.format(exp=exp, gen=gen_name(g))}/{f}" for f in GEN_FILES]
+        out.append({"rule": "evolve", "wildcards": {"gen": gen_name(g)}, "input": data + prev[:2],
+                    "output": gen})
+        prev = gen
+    out.append({"rule": "export_space", "wildcards": {}, "input": prev[:2],
+                "output": [SPACE_LEARNED.format(exp=exp)]})
+    metrics = []
+    for space in config["spaces"]:
+        if space != LEARNED:
+            out.append({"rule": "hand_space", "wildcards": {"space": space}, "input": [],
+                        "output": [space_file(exp, space)]})
+        for seed in config["seeds"]:
+            wc = {"space": space, "seed": str(seed)}
+            nas = [f"{NAS.format(exp=exp, **wc)}/{f}" for f in NAS_FILES]
+            train_dir = TRAIN.format(exp=exp, **wc)
+            train = [f"{train_dir}/{f}" for f in TRAIN_FILES]
+            out.append({"rule": "nas", "wildcards": wc, "input": data + [space_file(exp, space)], "output": nas})
+            out.append({"rule": "train", "wildcards": wc, "input": data + nas[:1], "output": train})
+            out.append({"rule": "evaluate", "wildcards": wc, "input": data + nas[:1] + train[:1],
+                        "output": [f"{train_dir}/{METRICS}"]})
+            metrics.append(f"{train_dir}/{METRICS}")
+    tables = [f"{TABLES.format(exp=exp)}/{f}" for f in TABLE_FILES]
+    out.append({"rule": "tables", "wildcards": {}, "input": metrics, "output": tables})
+    gens = [f"{GEN.format(exp=exp, gen=gen_name(g))}/population.json" for g in range(generations)]
+    logs = [m.replace(METRICS, "log.csv") for m in metrics]
+    out.append({"rule": "figures", "wildcards": {}, "input": gens + logs,
+                "output": [f"{FIGURES.format(exp=exp)}/{f}" for f in FIGURE_FILES]})
+    return out
+
+
+def final_targets(config: dict) -> list[str]:
+    """What ``rule all`` asks for: the tables, the figures and the resolved config."""
+    return [f for job in jobs(config) if job["rule"] in ("tables", "figures", "resolved_config")
+            for f in job["output"]]

@@ -1,0 +1,85 @@
+# Config validation (JSON schema, then the library's own checks) and helpers shared by the rules.
+import posixpath
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+sys.path.insert(0, workflow.basedir)
+sys.path.insert(0, str(Path(workflow.basedir).parent))
+
+import layout as L  # noqa: E402
+from autospace.runconfig import check_run_config, config_error  # noqa: E402
+
+
+CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)] or ["config"]
+SCHEMA = yaml.safe_load(Path(workflow.basedir, "schemas", "config.schema.yaml").read_text())
+problem = config_error(config, SCHEMA, ", ".join(CONFIG_FILES))
+if problem:
+    raise ValueError(problem)
+
+EXP = config["experiment"]
+GENERATIONS = config["evolution"]["generations"]
+LAST = L.WARMUP if GENERATIONS == 0 else L.GEN.format(exp="{exp}", gen=L.gen_name(GENERATIONS - 1))
+
+
+wildcard_constraints:
+    gen=r"\d{3}",
+    seed=r"\d+",
+    space=r"[a-z][a-z0-9_]*",
+
+
+def path(template, **wc):
+    """A layout template with the experiment filled in and other fields kept as wildcards."""
+    fields = {"exp": EXP, "gen": "{gen}", "space": "{space}", "seed": "{seed}"}
+    fields.update(wc)
+    return template.format(**fields)
+
+
+def under(template, name, **wc):
+    """A file ``name`` inside the folder of a layout template."""
+    return posixpath.join(path(template, **wc), name)
+
+
+def files(template, names, **wc):
+    """Named outputs/inputs: one per file of a layout folder, named by the file's stem."""
+    return {Path(n).stem: under(template, n, **wc) for n in names}
+
+
+def log_file(rule, name="job"):
+    return posixpath.join(L.LOGS.format(exp=EXP, rule=rule), f"{name}.log")
+
+
+def bench_file(rule, name="job"):
+    return posixpath.join(L.BENCH.format(exp=EXP, rule=rule), f"{name}.tsv")
+
+
+SEARCH_KEYS = ("seed", "device", "backbone", "cell_space", "evolution")
+
+
+def previous_generation(wildcards):
+    g = int(wildcards.gen)
+    prev = path(L.WARMUP) if g == 0 else path(L.GEN, gen=L.gen_name(g - 1))
+    return {"checkpoint": posixpath.join(prev, "checkpoint.pt"), "population": posixpath.join(prev, "population.json")}
+
+
+def final_targets(cfg):
+    return L.final_targets(cfg)
+
+
+def section(*keys):
+    """The config sections a rule uses, passed through params so a change reruns the rule."""
+    return {k: config[k] for k in keys}
+
+
+def record_with_dvc():
+    """After a successful run: regenerate this experiment's DVC stages and record every output's
+    hash in dvc.lock (Snakemake drives, DVC records). Skipped when DVC is not set up here."""
+    root = Path(workflow.basedir).parent
+    if not (root / ".dvc").is_dir() or config.get("dvc", {}).get("record") is False:
+        return
+    cmd = [sys.executable, str(Path(workflow.basedir) / "dvc_sync.py"), "--commit"]
+    for f in CONFIG_FILES:
+        cmd += ["--configfile", f]
+    subprocess.run(cmd, check=True, cwd=root)

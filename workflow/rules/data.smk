@@ -1,0 +1,27 @@
+rule resolved_config:
+    output:
+        path(L.RESOLVED_CONFIG),
+    params:
+        config=config,
+    log:
+        log_file("resolved_config"),
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/resolved_config.py"
+
+
+rule prepare_data:
+    output:
+        **files(L.DATA, L.DATA_FILES),
+    params:
+        seed=config["seed"],
+        data=config["data"],
+    log:
+        log_file("prepare_data"),
+    benchmark:
+        bench_file("prepare_data")
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/prepare_data.py"

@@ -1,0 +1,33 @@
+rule hand_space:
+    output:
+        space=path(L.SPACE_HAND),
+    params:
+        backbone=config["backbone"],
+        reference_cell=config["evolution"]["reference_cell"],
+    log:
+        log_file("hand_space", "{space}"),
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/hand_space.py"
+
+
+rule nas:
+    input:
+        **files(L.DATA, L.DATA_FILES),
+        space=lambda wc: L.space_file(EXP, wc.space),
+    output:
+        **files(L.NAS, L.NAS_FILES),
+    params:
+        config=lambda wc: {**section("device", "backbone", "nas"), "seed": int(wc.seed)},
+    log:
+        log_file("nas", "{space}_seed_{seed}"),
+    benchmark:
+        bench_file("nas", "{space}_seed_{seed}")
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/nas.py"

@@ -1,0 +1,31 @@
+rule tables:
+    input:
+        metrics=[f for job in L.jobs(config) if job["rule"] == "evaluate" for f in job["output"]],
+    output:
+        csv=report(under(L.TABLES, "comparison.csv"), caption="../report/comparison.rst",
+                   category="Tables", labels={"table": "T2 comparison (CSV)"}),
+        md=under(L.TABLES, "comparison.md"),
+    log:
+        log_file("tables"),
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/tables.py"
+
+
+rule figures:
+    input:
+        populations=[under(L.GEN, "population.json", gen=L.gen_name(g)) for g in range(GENERATIONS)],
+        logs=[f.replace("metrics.json", "log.csv")
+              for job in L.jobs(config) if job["rule"] == "evaluate" for f in job["output"]],
+    output:
+        fitness=report(under(L.FIGURES, "fitness.png"), caption="../report/fitness.rst",
+                       category="Search", labels={"figure": "fitness per layer"}),
+        curves=report(under(L.FIGURES, "training_curves.png"), caption="../report/training_curves.rst",
+                      category="Training", labels={"figure": "training curves"}),
+    log:
+        log_file("figures"),
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/figures.py"

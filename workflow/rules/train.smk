@@ -1,0 +1,40 @@
+rule train:
+    input:
+        **files(L.DATA, L.DATA_FILES),
+        arch=under(L.NAS, "arch.json"),
+    output:
+        **files(L.TRAIN, L.TRAIN_FILES),
+    params:
+        config=lambda wc: {**section("device", "train"), "seed": int(wc.seed)},
+        state=under(L.STATE, "train/{space}/seed_{seed}"),
+    log:
+        log_file("train", "{space}_seed_{seed}"),
+    benchmark:
+        bench_file("train", "{space}_seed_{seed}")
+    threads: config["threads"]
+    resources:
+        gpu=1,
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/train.py"
+
+
+rule evaluate:
+    input:
+        **files(L.DATA, L.DATA_FILES),
+        arch=under(L.NAS, "arch.json"),
+        model=under(L.TRAIN, "model.pt"),
+    output:
+        metrics=under(L.TRAIN, "metrics.json"),
+    params:
+        config=lambda wc: {**section("device", "evaluate"), "seed": int(wc.seed), "space": wc.space},
+    log:
+        log_file("evaluate", "{space}_seed_{seed}"),
+    benchmark:
+        bench_file("evaluate", "{space}_seed_{seed}")
+    threads: config["threads"]
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/evaluate.py"
