@@ -104,7 +104,7 @@ def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, to
     return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
 
 
-PREPARED_TENSORS = "fashion_mnist.pt"
+PREPARED_TENSORS = "dataset.pt"
 SPLIT_FILE = "split.json"
 
 
@@ -120,7 +120,7 @@ def _subset(indices: list[int], size: int | None, seed: int, what: str) -> list[
 def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bool, seed: int,
                           search_val_size: int, search_train_size: int | None = None,
                           train_size: int | None = None, test_size: int | None = None) -> dict:
-    """Decode the archives into ``fashion_mnist.pt`` (uint8 tensors) and write ``split.json``: the
+    """Decode the archives into ``dataset.pt`` (uint8 tensors) and write ``split.json``: the
     seeded search-train / search-val split of the training set, the final-training and test
     subsets, and where the data came from. Returns the split document."""
     from .runtime import save_checkpoint, write_json
@@ -176,3 +176,57 @@ class Splits:
 
     def dataset(self, part: str) -> torch.utils.data.TensorDataset:
         return torch.utils.data.TensorDataset(*self.tensors(part))
+
+
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+
+
+def scan_imagefolder(folder: Path, classes: list[str] | None = None) -> tuple[list[str], list[str], list[int]]:
+    """(classes, files relative to ``folder``, labels) of an ImageFolder ``folder/<class>/<image>``."""
+    if not folder.is_dir():
+        raise SpecError("data.root", "expected an ImageFolder with train/ and val/ folders of class folders",
+                        str(folder))
+    found = sorted(p.name for p in folder.iterdir() if p.is_dir())
+    if not found:
+        raise SpecError("data.root", "no class folders", str(folder))
+    if classes is not None and found != classes:
+        extra = sorted(set(found) ^ set(classes))
+        raise SpecError("data.root", f"val/ and train/ have different classes (e.g. {extra[:3]})", str(folder))
+    files, labels = [], []
+    for label, name in enumerate(found):
+        images = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not images:
+            raise SpecError("data.root", f"class folder {name} holds no images", str(folder / name))
+        files += [str(p.relative_to(folder)) for p in images]
+        labels += [label] * len(images)
+    return found, files, labels
+
+
+def prepare_imagefolder(out_dir: str | Path, *, root: str, seed: int, search_val_size: int,
+                        resolution: int, search_train_size: int | None = None, train_size: int | None = None,
+                        test_size: int | None = None) -> dict:
+    """Index an ImageNet-style ``root/{train,val}/<class>/<image>`` into ``dataset.pt`` (class
+    names, relative file lists, labels) and write ``split.json``: a seeded search-val part held
+    out of train (recorded as file indices into the list), the search-train rest, and the
+    official val folder as the test part (final evaluation only)."""
+    from .runtime import save_checkpoint, write_json
+
+    if not root:
+        raise SpecError("data.root", "the ImageFolder path is required", root)
+    root_path = Path(root)
+    classes, train_files, train_labels = scan_imagefolder(root_path / "train")
+    _, test_files, test_labels = scan_imagefolder(root_path / "val", classes)
+    search_train, search_val = search_split(len(train_files), search_val_size, seed)
+    split = {
+        "dataset": "imagefolder", "source": str(root_path.resolve()), "seed": seed,
+        "num_classes": len(classes), "in_channels": 3, "resolution": resolution,
+        "search_train": _subset(search_train, search_train_size, seed + 1, "data.search_train_size"),
+        "search_val": search_val,
+        "train": _subset(list(range(len(train_files))), train_size, seed + 2, "data.train_size"),
+        "test": _subset(list(range(len(test_files))), test_size, seed + 3, "data.test_size"),
+    }
+    save_checkpoint(Path(out_dir) / PREPARED_TENSORS, {
+        "classes": classes, "train_files": train_files, "train_labels": torch.tensor(train_labels),
+        "test_files": test_files, "test_labels": torch.tensor(test_labels)})
+    write_json(Path(out_dir) / SPLIT_FILE, split)
+    return split

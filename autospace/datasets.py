@@ -4,20 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .data import prepare_fashion_mnist
+from .data import prepare_fashion_mnist, prepare_imagefolder
 from .errors import SpecError
 
 DATA_KEYS = {"dataset", "root", "download", "search_val_size", "search_train_size", "train_size", "test_size"}
+DATASETS = ("fashion_mnist", "imagefolder")
 
 
-def prepare(data: dict, seed: int, out_dir: str | Path) -> dict:
-    """Prepare the dataset named by ``data['dataset']`` into ``out_dir``; returns the split document."""
+def prepare(data: dict, seed: int, out_dir: str | Path, resolution: int) -> dict:
+    """Prepare the dataset named by ``data['dataset']`` into ``out_dir`` for inputs of ``resolution``
+    (the backbone's); returns the split document."""
     for key in data:
         if key not in DATA_KEYS:
             raise SpecError(f"data.{key}", "unknown key", key)
-    if data.get("dataset") != "fashion_mnist":
-        raise SpecError("data.dataset", "unknown dataset, expected fashion_mnist", data.get("dataset"))
+    if data.get("dataset") not in DATASETS:
+        raise SpecError("data.dataset", f"unknown dataset, expected one of {list(DATASETS)}", data.get("dataset"))
+    sizes = {k: data.get(k) for k in ("search_train_size", "train_size", "test_size")}
+    if data["dataset"] == "imagefolder":
+        return prepare_imagefolder(out_dir, root=data.get("root"), seed=seed, search_val_size=data["search_val_size"],
+                                   resolution=resolution, **sizes)
     return prepare_fashion_mnist(out_dir, root=data.get("root"), download=bool(data.get("download")), seed=seed,
-                                 search_val_size=data["search_val_size"],
-                                 search_train_size=data.get("search_train_size"),
-                                 train_size=data.get("train_size"), test_size=data.get("test_size"))
+                                 search_val_size=data["search_val_size"], **sizes)

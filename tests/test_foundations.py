@@ -100,3 +100,43 @@ def test_bad_backbones(bad, field):
     with pytest.raises(SpecError) as info:
         get_backbone(bad)
     assert info.value.field == field
+
+
+def make_imagefolder(root, classes=("cat", "dog", "fox"), per_class=4, size=40):
+    """A tiny ImageNet-style folder of real JPEGs."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for part, n in (("train", per_class), ("val", 2)):
+        for name in classes:
+            folder = root / part / name
+            folder.mkdir(parents=True)
+            for k in range(n):
+                pixels = rng.integers(0, 255, (size, size, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(folder / f"{name}_{k}.JPEG", quality=90)
+    return root
+
+
+def test_imagefolder_is_indexed_with_a_recorded_split(tmp_path):
+    root = make_imagefolder(tmp_path / "imagenet")
+    split = data.prepare_imagefolder(tmp_path / "out", root=str(root), seed=0, search_val_size=3, resolution=32)
+    assert split["num_classes"] == 3 and len(split["search_val"]) == 3 and len(split["test"]) == 6
+    assert not set(split["search_train"]) & set(split["search_val"])
+    index = runtime.load_checkpoint(tmp_path / "out" / "dataset.pt")
+    assert index["classes"] == ["cat", "dog", "fox"] and index["train_files"][0] == "cat/cat_0.JPEG"
+    again = data.prepare_imagefolder(tmp_path / "out2", root=str(root), seed=0, search_val_size=3, resolution=32)
+    assert again["search_val"] == split["search_val"]
+
+
+@pytest.mark.parametrize("breakage,needle", [
+    (lambda r: shutil.rmtree(r / "val"), "train/ and val/"),
+    (lambda r: shutil.rmtree(r / "val" / "dog"), "different classes"),
+    (lambda r: [p.unlink() for p in (r / "train" / "fox").iterdir()], "holds no images"),
+])
+def test_bad_imagefolder_layout_is_one_clear_error(tmp_path, breakage, needle):
+    root = make_imagefolder(tmp_path / "imagenet")
+    breakage(root)
+    with pytest.raises(SpecError, match=needle) as info:
+        data.prepare_imagefolder(tmp_path / "out", root=str(root), seed=0, search_val_size=3, resolution=32)
+    assert info.value.field == "data.root"
+    assert not (tmp_path / "out").exists()

@@ -22,7 +22,7 @@ def test_lint_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("configfile", [None, ".test/config/config.yaml"])
+@pytest.mark.parametrize("configfile", [None, ".test/config/config.yaml", "config/imagenet.yaml"])
 def test_dry_run(configfile):
     args = ["-n"] + (["--configfile", configfile] if configfile else [])
     out = snakemake(*args).stdout

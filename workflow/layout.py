@@ -21,7 +21,7 @@ LOGS = "logs/{exp}/{rule}"
 BENCH = RESULTS + "/benchmarks/{rule}"
 STATE = RESULTS + "/.state"  # resumable state: not a declared output, so Snakemake never deletes it
 
-DATA_FILES = ("fashion_mnist.pt", "split.json")
+DATA_FILES = ("dataset.pt", "split.json")
 SEARCH_FILES = ("checkpoint.pt", "population.json", "metrics.json", "config.json")
 GEN_FILES = SEARCH_FILES + ("sampled.json",)
 NAS_FILES = ("arch.json", "nas.json", "config.json")

@@ -10,7 +10,8 @@ sys.path.insert(0, workflow.basedir)
 sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 import layout as L  # noqa: E402
-from autospace.runconfig import check_run_config, config_error  # noqa: E402
+from autospace.backbone import get_backbone  # noqa: E402
+from autospace.runconfig import config_error  # noqa: E402
 
 
 CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)] or ["config"]

@@ -17,6 +17,7 @@ rule prepare_data:
     params:
         seed=config["seed"],
         data=config["data"],
+        resolution=get_backbone(config["backbone"]).skeleton.resolution,
     log:
         log_file("prepare_data"),
     benchmark:
