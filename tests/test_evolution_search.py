@@ -1,7 +1,5 @@
 """Search-space evolution end to end on a small real Fashion-MNIST subset (seconds on CPU)."""
 
-import json
-import shutil
 
 import pytest
 import torch

@@ -110,9 +110,7 @@ def _section(data, defaults: dict, prefix: str) -> dict:
             out[key] = _section(value, default, full)
         elif key == "reference_cell":
             out[key] = _reference_strings(value)
-        elif key == "budget_madds" and value is None:
-            out[key] = None
-        elif key == "budget_ratio" and value is None:
+        elif key in ("budget_madds", "budget_ratio") and value is None:
             out[key] = None
         else:
             out[key] = _check_value(full, value, default)

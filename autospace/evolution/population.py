@@ -206,8 +206,8 @@ def population_from_json(data, backbone: Backbone, space: CellSpace) -> tuple[in
                 raise SpecError(f"{path}.{key}", "missing or not a list", raw.get(key))
         if not raw["members"]:
             raise SpecError(f"{path}.members", "a layer needs at least one member", [])
-        members = [_member_from_json(e, f"{path}.members[{m}]", None if e.get("reference") else space)
-                   if isinstance(e, dict) else _member_from_json(e, f"{path}.members[{m}]", space)
+        members = [_member_from_json(e, f"{path}.members[{m}]",  # reference cells may lie outside the space
+                                     None if isinstance(e, dict) and e.get("reference") else space)
                    for m, e in enumerate(raw["members"])]
         refs = [_member_from_json(e, f"{path}.references[{m}]", None) for m, e in enumerate(raw["references"])]
         ids = [m.cell.id for m in members + refs]
