@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["bench_counter"]
+BENCHES = ["bench_counter", "bench_supernet"]
 
 
 def main(names: list[str]) -> None:
