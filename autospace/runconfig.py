@@ -63,14 +63,10 @@ def check_run_config(config: dict) -> None:
 
 def _section_checks():
     """Validators of the evolution, NAS and training sections (each raises SpecError naming the key)."""
-    checks = []
-    try:
-        from .evolution.config import SearchConfig
+    from .evolution.config import SearchConfig
 
-        checks.append(lambda c: SearchConfig.from_dict({k: c[k] for k in
-                                                        ("seed", "device", "backbone", "cell_space", "evolution")}))
-    except ImportError:
-        pass
+    checks = [lambda c: SearchConfig.from_dict({k: c[k] for k in ("seed", "device", "backbone", "cell_space",
+                                                                    "evolution")})]
     try:
         from .nas.config import NASConfig
 

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
-from autospace.runconfig import config_error  # noqa: E402
+from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
 
 
 CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)] or ["config"]
@@ -75,10 +75,12 @@ def section(*keys):
 
 
 def record_with_dvc():
-    """After a successful run: regenerate this experiment's DVC stages and record every output's
-    hash in dvc.lock (Snakemake drives, DVC records). Skipped when DVC is not set up here."""
+    """After a successful run: write the fully resolved config to results/<experiment>/config.yaml,
+    regenerate this experiment's DVC stages and record every completed output's hash in dvc.lock
+    (Snakemake drives, DVC records). The DVC part is skipped when DVC is not set up here."""
+    write_resolved_config(config, L.RESOLVED_CONFIG.format(exp=EXP))
     root = Path(workflow.basedir).parent
-    if not (root / ".dvc").is_dir() or config.get("dvc", {}).get("record") is False:
+    if not (root / ".dvc").is_dir() or not config["dvc"]["record"]:
         return
     cmd = [sys.executable, str(Path(workflow.basedir) / "dvc_sync.py"), "--commit"]
     for f in CONFIG_FILES:

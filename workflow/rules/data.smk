@@ -1,16 +1,3 @@
-rule resolved_config:
-    output:
-        path(L.RESOLVED_CONFIG),
-    params:
-        config=config,
-    log:
-        log_file("resolved_config"),
-    conda:
-        "../../envs/autospace.yaml"
-    script:
-        "../../scripts/resolved_config.py"
-
-
 rule prepare_data:
     output:
         **files(L.DATA, L.DATA_FILES),
