@@ -5,7 +5,6 @@ rule warmup:
         **files(L.WARMUP, L.SEARCH_FILES),
     params:
         config=section(*SEARCH_KEYS),
-        state=under(L.STATE, "warmup"),
     log:
         log_file("warmup"),
     benchmark:
@@ -27,7 +26,6 @@ rule evolve:
         **files(L.GEN, L.GEN_FILES),
     params:
         config=section(*SEARCH_KEYS),
-        state=under(L.STATE, "gen_{gen}"),
     log:
         log_file("evolve", "gen_{gen}"),
     benchmark:
