@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.run bench_comparison [OUT_DIR]``: prepares small Fashion-MNIST subsets,
 writes the ProxylessNAS and reference-only spaces, runs :func:`autospace.compare.run_comparison`
-(ProxylessNAS and random, same budget and recipe, 2 seeds) and writes its section of
+(ProxylessNAS and random, same budget and recipe, 3 seeds) and writes its section of
 docs/benchmarks.md. The learned space joins the ``spaces`` dict once evolution exports one.
 """
 
@@ -20,14 +20,14 @@ from autospace.space import proxylessnas_space, reference_space
 
 from .common import machine, write_section
 
-DATA = {"seed": 0, "search_val_size": 500, "search_train_size": 500, "train_size": 1000, "test_size": 1000}
+DATA = {"seed": 0, "search_val_size": 1000, "search_train_size": 1000, "train_size": 2000, "test_size": 2000}
 CONFIG = {
     "backbone": "fmnist_small", "device": "cpu", "algorithms": ["proxyless", "random"],
-    "nas": {"budget_ratio": 0.8, "epochs": 3, "warmup_epochs": 1, "batch_size": 64},
-    "train": {"epochs": 3, "batch_size": 64, "warmup_epochs": 0.5},
+    "nas": {"budget_ratio": 0.8, "epochs": 6, "warmup_epochs": 2, "batch_size": 64, "arch_lr": 0.02},
+    "train": {"epochs": 8, "batch_size": 64, "warmup_epochs": 1.0},
     "evaluate": {"latency_repeats": 30},
 }
-SEEDS = [0, 1]
+SEEDS = [0, 1, 2]
 
 
 def run(out_dir: str = "/tmp/autospace-bench-comparison") -> None:
@@ -45,7 +45,7 @@ def run(out_dir: str = "/tmp/autospace-bench-comparison") -> None:
 ## NAS in hand-designed spaces (small Fashion-MNIST comparison)
 
 `python -m benchmarks.run bench_comparison` (benchmarks/bench_comparison.py), {minutes:.1f} min wall
-on {machine()} (2 cores shared with other jobs, 1 torch thread). Backbone `fmnist_small`; data subsets
+on {machine()} (2 cores shared with other jobs). Backbone `fmnist_small`; data subsets
 {DATA}; config {CONFIG}; seeds {SEEDS}. Budget: 0.8 x the reference network's MAdds. Test top-1 on
 {DATA['test_size']} test images; latency at batch 1 on the CPU, median of 30.
 

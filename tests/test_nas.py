@@ -4,12 +4,14 @@ import json
 import random
 
 import pytest
+import torch
 
 from autospace.backbone import get_backbone
 from autospace.builder import build_network
 from autospace.cells import CellSpace, random_cell
 from autospace.errors import SpecError
 from autospace.nas import NASConfig, repair, search
+from autospace.nas.search import proxyless_alpha_grad
 from autospace.profile import hook_cost
 from autospace.space import Candidate, SearchSpace, backbone_data, proxylessnas_space, reference_space
 from autospace.spec import load_spec
@@ -114,3 +116,14 @@ def test_bad_cell_in_a_space_names_the_file_and_field(tmp_path, tiny_data):
         search({"nas": NAS}, tmp_path / "space.json", tiny_data, tmp_path / "out")
     assert info.value.source == str(tmp_path / "space.json")
     assert info.value.field.startswith("layers[2].candidates[0].cell")
+
+
+def test_proxyless_estimate_is_the_chain_rule_through_the_softmax_gates():
+    torch.manual_seed(0)
+    alpha, outputs, target = torch.randn(4, requires_grad=True), torch.randn(4, 5), torch.randn(5)
+    def loss(gates):
+        return ((gates @ outputs - target) ** 2).sum()
+    loss(torch.softmax(alpha, 0)).backward()
+    gates = torch.softmax(alpha.detach(), 0).requires_grad_()
+    loss(gates).backward()
+    assert torch.allclose(proxyless_alpha_grad(alpha, [0, 1, 2, 3], gates.grad), alpha.grad, atol=1e-6)

@@ -57,6 +57,13 @@ def _cosine(total_steps: int):
     return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
+def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torch.Tensor) -> torch.Tensor:
+    """ProxylessNAS' estimate of dL/dalpha on the sampled paths ``active``:
+    ``sum_j dL/dg_j p_j (delta_ij - p_i)`` with p the softmax of ``alpha[active]``."""
+    p = torch.softmax(alpha.detach()[torch.tensor(active)], 0)
+    return p * (gate_grad - (gate_grad * p).sum())
+
+
 def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: torch.Generator) -> None:
     """One ProxylessNAS architecture update: per layer sample ``paths`` candidate paths from the
     softmax, binarise one of them (gates), back-propagate to the gates and map dL/dg to the
@@ -77,9 +84,7 @@ def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: t
     before = []
     for m in net.mixed:
         idx = torch.tensor(m.active)
-        p = torch.softmax(m.alpha.detach()[idx], 0)
-        g = m.gates.grad
-        m.alpha.grad[idx] += p * (g - (g * p).sum())
+        m.alpha.grad[idx] += proxyless_alpha_grad(m.alpha, m.active, m.gates.grad)
         before.append(torch.logsumexp(m.alpha.detach()[idx], 0))
     a_opt.step()
     with torch.no_grad():
