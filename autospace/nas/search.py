@@ -60,7 +60,7 @@ def _cosine(total_steps: int):
 def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torch.Tensor) -> torch.Tensor:
     """ProxylessNAS' estimate of dL/dalpha on the sampled paths ``active``:
     ``sum_j dL/dg_j p_j (delta_ij - p_i)`` with p the softmax of ``alpha[active]``."""
-    p = torch.softmax(alpha.detach()[torch.tensor(active)], 0)
+    p = torch.softmax(alpha.detach()[torch.tensor(active, device=alpha.device)], 0)
     return p * (gate_grad - (gate_grad * p).sum())
 
 
@@ -72,10 +72,11 @@ def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: t
     unsampled paths keep their probabilities (ProxylessNAS' rescaling)."""
     for m in net.mixed:
         n = len(m.ops)
-        probs = m.probs().detach()
-        active = torch.multinomial(probs, min(paths, n), replacement=False, generator=gen).sort().values
-        pick = torch.multinomial(torch.softmax(m.alpha.detach()[active], 0), 1, generator=gen).item()
-        gates = torch.zeros(len(active))
+        logits = m.alpha.detach().cpu()  # sampling on the CPU generator, on any device
+        active = torch.multinomial(torch.softmax(logits, 0), min(paths, n), replacement=False,
+                                   generator=gen).sort().values
+        pick = torch.multinomial(torch.softmax(logits[active], 0), 1, generator=gen).item()
+        gates = torch.zeros(len(active), device=m.alpha.device)
         gates[pick] = 1.0
         m.active, m.gates = active.tolist(), gates.requires_grad_()
     a_opt.zero_grad(set_to_none=False)
@@ -83,14 +84,14 @@ def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: t
     loss.backward()
     before = []
     for m in net.mixed:
-        idx = torch.tensor(m.active)
+        idx = torch.tensor(m.active, device=m.alpha.device)
         m.alpha.grad[idx] += proxyless_alpha_grad(m.alpha, m.active, m.gates.grad)
         before.append(torch.logsumexp(m.alpha.detach()[idx], 0))
     a_opt.step()
     with torch.no_grad():
         for m, old in zip(net.mixed, before):
             if len(m.active) < len(m.ops):
-                idx = torch.tensor(m.active)
+                idx = torch.tensor(m.active, device=m.alpha.device)
                 m.alpha[idx] -= torch.logsumexp(m.alpha[idx], 0) - old
             m.gates = None
 
@@ -118,7 +119,7 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, d
             for m in net.mixed:
                 m.gates = None
                 m.active = None if cfg.algorithm == "darts" else \
-                    [torch.multinomial(m.probs().detach(), 1, generator=gen).item()]
+                    [torch.multinomial(m.probs().detach().cpu(), 1, generator=gen).item()]
             w_opt.zero_grad(set_to_none=True)
             F.cross_entropy(net(xt[idx].to(device)), yt[idx].to(device)).backward()
             w_opt.step()

@@ -88,7 +88,7 @@ class SuperNet(nn.Module):
 
     def expected_madds(self) -> torch.Tensor:
         """E[MAdds] under the softmax of every layer's logits (differentiable in ``alpha``)."""
-        total = torch.tensor(float(self.fixed_madds), dtype=torch.float64)
+        total = torch.tensor(float(self.fixed_madds), dtype=torch.float64, device=self.costs_0.device)
         for k, m in enumerate(self.mixed):
             total = total + (m.probs().double() * getattr(self, f"costs_{k}")).sum()
         return total
