@@ -5,3 +5,23 @@ from hypothesis import settings
 settings.register_profile("ci", deadline=None, print_blob=True, derandomize=True)
 settings.register_profile("dev", deadline=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
+
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+from autospace import data  # noqa: E402
+
+
+torch.set_num_threads(1)  # the 2 CPU cores are shared; more threads only oversubscribe them
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory):
+    """A few hundred Fashion-MNIST images, prepared once per session."""
+    if not data.Path(data.DEBIAN_ROOT).is_dir():
+        pytest.skip("dataset-fashion-mnist missing")
+    out = tmp_path_factory.mktemp("tiny_data")
+    data.prepare_fashion_mnist(out, root=None, download=False, seed=0, search_val_size=32,
+                               search_train_size=64, train_size=160, test_size=100)
+    return out

@@ -1,0 +1,83 @@
+"""Evaluation of a trained network on the test split: top-1, top-5, params, MAdds, CPU latency."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+
+from .builder import build_network
+from .counter import network_cost
+from .data import Splits
+from .errors import SpecError
+from .options import Option, read_options
+from .profile import hook_cost
+from .runtime import load_checkpoint, write_json
+from .spec import load_spec
+from .train import check_arch_data
+
+OPTIONS = {
+    "batch_size": Option(500, int, low=1),
+    "latency_warmup": Option(10, int, low=0),
+    "latency_repeats": Option(50, int, low=1),
+}
+
+
+def cpu_latency_ms(model: torch.nn.Module, input_shape: tuple[int, ...], warmup: int, repeats: int) -> float:
+    """Median wall time (ms) of one forward pass at batch 1 on the CPU, in eval mode."""
+    model = model.cpu().eval()
+    x = torch.zeros(1, *input_shape)
+    times = []
+    with torch.no_grad():
+        for k in range(warmup + repeats):
+            start = time.perf_counter()
+            model(x)
+            if k >= warmup:
+                times.append((time.perf_counter() - start) * 1000)
+    return statistics.median(times)
+
+
+@torch.no_grad()
+def topk_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+    model.eval()
+    top1 = top5 = 0
+    for k in range(0, len(x), batch_size):
+        logits = model(x[k:k + batch_size])
+        best = logits.topk(min(5, logits.shape[1]), 1).indices
+        yb = y[k:k + batch_size, None]
+        top1 += (best[:, :1] == yb).any(1).sum().item()
+        top5 += (best == yb).any(1).sum().item()
+    return top1 / len(x), top5 / len(x)
+
+
+def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = None) -> dict:
+    """Write (and return) ``{"top1", "top5", "params", "madds", "latency_ms", "test_images", ...}``
+    for the weights in ``model_path`` (from :func:`autospace.train.train`) of the architecture in
+    ``arch_path``. ``config``: ``batch_size``, ``latency_warmup``, ``latency_repeats``. MAdds are
+    analytic and checked against the forward-hook count of the built module."""
+    opts = read_options(config, "evaluate", OPTIONS)
+    spec = load_spec(arch_path)
+    splits = Splits(data_dir)
+    check_arch_data(spec, splits, arch_path)
+    state = load_checkpoint(model_path)
+    if state.get("arch") != spec.dumps():
+        raise SpecError("arch", f"the weights are for another architecture than {arch_path}", source=str(model_path))
+    model = build_network(spec)
+    try:
+        model.load_state_dict(state["model"])
+    except (KeyError, RuntimeError) as err:
+        raise SpecError("model", f"weights do not fit the architecture ({err.__class__.__name__})",
+                        source=str(model_path)) from None
+    shape = (spec.in_channels, spec.resolution, spec.resolution)
+    cost = network_cost(spec)
+    measured = hook_cost(model, shape)
+    assert measured == cost, f"analytic {cost} != measured {measured}"
+    x, y = splits.tensors("test")
+    top1, top5 = topk_accuracy(model, x, y, opts["batch_size"])
+    result = {"arch": str(arch_path), "model": str(model_path), "top1": top1, "top5": top5,
+              "params": cost.params, "madds": cost.madds, "test_images": len(x),
+              "latency_ms": cpu_latency_ms(model, shape, opts["latency_warmup"], opts["latency_repeats"]),
+              "latency_threads": torch.get_num_threads(), **opts}
+    write_json(out_path, result)
+    return result

@@ -1,0 +1,80 @@
+"""The ``nas`` config section."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from ..errors import SpecError
+from ..options import Option, read_options
+
+ALGORITHMS = ("proxyless", "darts", "random")
+
+OPTIONS = {
+    "algorithm": Option("proxyless", str, choices=ALGORITHMS),
+    "budget_madds": Option(None, int, low=1, nullable=True),
+    "budget_ratio": Option(None, float, low=0, high=10, low_open=True, nullable=True),
+    "epochs": Option(10, int, low=1),
+    "warmup_epochs": Option(2, int, low=0),
+    "batch_size": Option(64, int, low=1),
+    "weight_lr": Option(0.05, float, low=0, low_open=True),
+    "weight_momentum": Option(0.9, float, low=0, high=1),
+    "weight_decay": Option(4e-5, float, low=0),
+    "arch_lr": Option(6e-3, float, low=0, low_open=True),
+    "arch_weight_decay": Option(0.0, float, low=0),
+    "penalty_weight": Option(1.0, float, low=0),
+    "arch_paths": Option(2, int, low=1),
+    "include_zero": Option(True, bool),
+    "random_trials": Option(100, int, low=1),
+}
+
+
+@dataclass(frozen=True)
+class NASConfig:
+    """NAS settings (method doc section 4, 'downstream NAS').
+
+    ``algorithm``: ``proxyless`` (binarised paths, ProxylessNAS gradient), ``darts`` (softmax
+    relaxation, first order) or ``random`` (uniform sampling under the budget). The budget is
+    ``budget_madds``, or ``budget_ratio`` times the backbone's reference network MAdds (default
+    1.0). ``warmup_epochs`` train weights only; ``arch_paths`` is how many paths per layer the
+    ProxylessNAS estimate samples for an architecture step (2 as in ProxylessNAS; >= the number
+    of choices uses all); ``penalty_weight`` scales ``max(0, E[MAdds] / budget - 1)``;
+    ``include_zero`` adds the zero op (skip) on layers that can be skipped; ``random_trials``
+    bounds the rejection sampling of ``random``.
+    """
+
+    algorithm: str
+    budget_madds: int | None
+    budget_ratio: float | None
+    epochs: int
+    warmup_epochs: int
+    batch_size: int
+    weight_lr: float
+    weight_momentum: float
+    weight_decay: float
+    arch_lr: float
+    arch_weight_decay: float
+    penalty_weight: float
+    arch_paths: int
+    include_zero: bool
+    random_trials: int
+
+    @classmethod
+    def from_dict(cls, data) -> "NASConfig":
+        values = read_options(data, "nas", OPTIONS)
+        if values["budget_madds"] is not None and values["budget_ratio"] is not None:
+            raise SpecError("nas.budget_ratio", "give budget_madds or budget_ratio, not both", values["budget_ratio"])
+        if values["budget_madds"] is None and values["budget_ratio"] is None:
+            values["budget_ratio"] = 1.0
+        if values["warmup_epochs"] >= values["epochs"] and values["algorithm"] != "random":
+            raise SpecError("nas.warmup_epochs", f"must be below nas.epochs ({values['epochs']})",
+                            values["warmup_epochs"])
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def budget(self, reference_madds: int) -> int:
+        """The MAdds budget, resolved against the reference network's MAdds."""
+        if self.budget_madds is not None:
+            return self.budget_madds
+        return int(self.budget_ratio * reference_madds)

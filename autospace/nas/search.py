@@ -1,0 +1,204 @@
+"""NAS inside a layer-wise space under a MAdds budget: ProxylessNAS, DARTS (first order), random.
+
+Weights are trained on ``search_train``, architecture logits on ``search_val``. The result is the
+per-layer argmax, repaired to fit the budget (:func:`repair`).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..backbone import get_backbone
+from ..counter import network_cost
+from ..data import Splits
+from ..errors import SpecError
+from ..runtime import pick_device, seed_everything, write_json, write_text
+from ..space import SearchSpace, load_space
+from .config import NASConfig
+from .supernet import SuperNet, choice_costs, choice_id, layer_choices
+
+
+def check_feasible(space: SearchSpace, fixed: int, costs: list[list[int]], budget: int) -> None:
+    """Raise if even the cheapest architecture of ``space`` exceeds ``budget``, saying by how much."""
+    cheapest = fixed + sum(min(c) for c in costs)
+    if cheapest > budget:
+        raise SpecError("nas.budget", f"no architecture in space '{space.name}' fits the budget of {budget} "
+                        f"MAdds: the cheapest needs {cheapest}, {cheapest - budget} MAdds "
+                        f"({100 * (cheapest - budget) / budget:.1f}%) over", budget)
+
+
+def repair(chosen: list[int], logprobs: list[list[float]], fixed: int, costs: list[list[int]],
+           budget: int) -> tuple[list[int], list[dict]]:
+    """Greedily swap layers to cheaper choices until the MAdds fit ``budget``.
+
+    Each swap is the one that loses the least log-probability of architecture weight (ties: the
+    larger MAdds saving, then the lower layer, then the lower choice index), so the result is
+    deterministic. Call :func:`check_feasible` first. Returns the choices and the swaps made.
+    """
+    chosen = list(chosen)
+    total = fixed + sum(c[j] for c, j in zip(costs, chosen))
+    swaps = []
+    while total > budget:
+        options = [(logprobs[l][cur] - logprobs[l][j], costs[l][j] - costs[l][cur], l, j)
+                   for l, cur in enumerate(chosen) for j in range(len(costs[l])) if costs[l][j] < costs[l][cur]]
+        loss, delta, l, j = min(options)
+        swaps.append({"layer": l, "from": chosen[l], "to": j, "logprob_loss": loss, "madds_saved": -delta})
+        chosen[l] = j
+        total += delta
+    return chosen, swaps
+
+
+def _cosine(total_steps: int):
+    return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
+
+
+def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torch.Tensor) -> torch.Tensor:
+    """ProxylessNAS' estimate of dL/dalpha on the sampled paths ``active``:
+    ``sum_j dL/dg_j p_j (delta_ij - p_i)`` with p the softmax of ``alpha[active]``."""
+    p = torch.softmax(alpha.detach()[torch.tensor(active, device=alpha.device)], 0)
+    return p * (gate_grad - (gate_grad * p).sum())
+
+
+def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: torch.Generator) -> None:
+    """One ProxylessNAS architecture update: per layer sample ``paths`` candidate paths from the
+    softmax, binarise one of them (gates), back-propagate to the gates and map dL/dg to the
+    logits: dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i) over the sampled paths. When fewer
+    paths than choices are sampled, the sampled logits are shifted afterwards so that the
+    unsampled paths keep their probabilities (ProxylessNAS' rescaling)."""
+    for m in net.mixed:
+        n = len(m.ops)
+        logits = m.alpha.detach().cpu()  # sampling on the CPU generator, on any device
+        active = torch.multinomial(torch.softmax(logits, 0), min(paths, n), replacement=False,
+                                   generator=gen).sort().values
+        pick = torch.multinomial(torch.softmax(logits[active], 0), 1, generator=gen).item()
+        gates = torch.zeros(len(active), device=m.alpha.device)
+        gates[pick] = 1.0
+        m.active, m.gates = active.tolist(), gates.requires_grad_()
+    a_opt.zero_grad(set_to_none=False)
+    loss = F.cross_entropy(net(x), y) + penalty()
+    loss.backward()
+    before = []
+    for m in net.mixed:
+        idx = torch.tensor(m.active, device=m.alpha.device)
+        m.alpha.grad[idx] += proxyless_alpha_grad(m.alpha, m.active, m.gates.grad)
+        before.append(torch.logsumexp(m.alpha.detach()[idx], 0))
+    a_opt.step()
+    with torch.no_grad():
+        for m, old in zip(net.mixed, before):
+            if len(m.active) < len(m.ops):
+                idx = torch.tensor(m.active, device=m.alpha.device)
+                m.alpha[idx] -= torch.logsumexp(m.alpha[idx], 0) - old
+            m.gates = None
+
+
+def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, device, gen: torch.Generator) -> None:
+    """Alternate weight steps (search_train, SGD with cosine decay) and, after the warm-up epochs,
+    architecture steps (search_val, Adam) with the expected-MAdds hinge penalty."""
+    xt, yt = splits.tensors("search_train")
+    xv, yv = splits.tensors("search_val")
+    steps = math.ceil(len(xt) / cfg.batch_size)
+    w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=cfg.weight_momentum,
+                            nesterov=cfg.weight_momentum > 0, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(w_opt, _cosine(cfg.epochs * steps))
+    a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.0, 0.999),
+                             weight_decay=cfg.arch_weight_decay)
+
+    def penalty() -> torch.Tensor:
+        return cfg.penalty_weight * torch.relu(net.expected_madds() / budget - 1).float()
+
+    net.train()
+    for epoch in range(cfg.epochs):
+        order = torch.randperm(len(xt), generator=gen)
+        for step in range(steps):
+            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+            for m in net.mixed:
+                m.gates = None
+                m.active = None if cfg.algorithm == "darts" else \
+                    [torch.multinomial(m.probs().detach().cpu(), 1, generator=gen).item()]
+            w_opt.zero_grad(set_to_none=True)
+            F.cross_entropy(net(xt[idx].to(device)), yt[idx].to(device)).backward()
+            w_opt.step()
+            sched.step()
+            if epoch < cfg.warmup_epochs:
+                continue
+            vidx = torch.randint(len(xv), (cfg.batch_size,), generator=gen)
+            x, y = xv[vidx].to(device), yv[vidx].to(device)
+            if cfg.algorithm == "proxyless":
+                _arch_step_proxyless(net, x, y, penalty, a_opt, cfg.arch_paths, gen)
+            else:
+                for m in net.mixed:
+                    m.active = None
+                a_opt.zero_grad(set_to_none=True)
+                (F.cross_entropy(net(x), y) + penalty()).backward()
+                a_opt.step()
+
+
+def random_architecture(costs: list[list[int]], fixed: int, budget: int, trials: int,
+                        rng: random.Random) -> tuple[list[int], int]:
+    """Uniform choices per layer, redrawn up to ``trials`` times until they fit the budget (the
+    last draw is repaired if none fits). Returns the choices and the number of draws."""
+    for trial in range(1, trials + 1):
+        chosen = [rng.randrange(len(c)) for c in costs]
+        if fixed + sum(c[j] for c, j in zip(costs, chosen)) <= budget:
+            return chosen, trial
+    return chosen, trials
+
+
+def search(config: dict, space_path, data_dir, out_dir) -> None:
+    """Search ``space_path`` (an ``autospace-space/1`` document) and write ``out_dir/arch.json``
+    (the architecture spec, within the budget), ``out_dir/nas.json`` (final architecture weights
+    and probabilities per layer, chosen ids, repair swaps, MAdds, params, budget) and
+    ``out_dir/config.json`` (the resolved config). ``config`` holds ``seed``, ``device``,
+    ``backbone`` and ``nas``. Every input is checked before anything is written."""
+    for key in config:
+        if key not in {"seed", "device", "backbone", "nas"}:
+            raise SpecError(key, "unknown key, expected seed, device, backbone, nas", key)
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError("seed", "expected an integer >= 0", seed)
+    cfg = NASConfig.from_dict(config.get("nas"))
+    backbone = get_backbone(config.get("backbone", "fmnist_small"))
+    space = load_space(space_path, expected=backbone)
+    device = pick_device(config.get("device", "auto"))
+    reference_madds = network_cost(backbone.reference_network()).madds
+    budget = cfg.budget(reference_madds)
+    choices = layer_choices(space, cfg.include_zero)
+    fixed, costs = choice_costs(space, choices)
+    check_feasible(space, fixed, costs, budget)
+
+    seed_everything(seed)
+    gen = torch.Generator().manual_seed(seed)
+    extra = {}
+    if cfg.algorithm == "random":
+        chosen, extra["random_draws"] = random_architecture(costs, fixed, budget, cfg.random_trials,
+                                                            random.Random(seed))
+        alphas = [[0.0] * len(c) for c in choices]
+    else:
+        net = SuperNet(space, choices).to(device)
+        train_supernet(net, cfg, budget, Splits(data_dir), device, gen)
+        alphas = [m.alpha.detach().cpu().tolist() for m in net.mixed]
+        chosen = [max(range(len(a)), key=lambda j, a=a: (a[j], -j)) for a in alphas]
+    logprobs = [torch.log_softmax(torch.tensor(a, dtype=torch.float64), 0).tolist() for a in alphas]
+    argmax = list(chosen)
+    chosen, swaps = repair(chosen, logprobs, fixed, costs, budget)
+
+    spec = backbone.fill([layer[j] for layer, j in zip(choices, chosen)])
+    cost = network_cost(spec)
+    assert cost.madds <= budget
+    layers = [{"layer": l, "choices": [choice_id(b) for b in layer], "alpha": a,
+               "probs": [math.exp(v) for v in lp], "argmax": choice_id(layer[am]), "chosen": choice_id(layer[j])}
+              for l, (layer, a, lp, am, j) in enumerate(zip(choices, alphas, logprobs, argmax, chosen))]
+    report = {"space": space.name, "space_path": str(space_path), "algorithm": cfg.algorithm,
+              "budget_madds": budget, "reference_madds": reference_madds, "madds": cost.madds,
+              "params": cost.params, "layers": layers, "repair_swaps": swaps, **extra}
+    resolved = {"seed": seed, "device": str(device), "backbone": config.get("backbone", "fmnist_small"),
+                "nas": cfg.to_dict()}
+    out_dir = Path(out_dir)
+    write_text(out_dir / "arch.json", spec.dumps())
+    write_json(out_dir / "nas.json", report)
+    write_json(out_dir / "config.json", resolved)
