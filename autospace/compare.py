@@ -15,7 +15,7 @@ from pathlib import Path
 from .errors import SpecError
 from .evaluate import evaluate
 from .nas import ALGORITHMS, search
-from .runtime import read_json, write_json, write_text
+from .runtime import read_json, write_text
 from .train import train
 
 METRICS = ("top1", "top5", "madds", "params", "latency_ms")
@@ -92,11 +92,16 @@ def run_comparison(config: dict, spaces: dict, seeds, out_dir) -> list[dict]:
                             "nas": {**nas, "algorithm": algorithm}}, space_path, config["data_dir"], run / "nas")
                     train({"seed": seed, "device": config.get("device", "auto"), "train": config.get("train")},
                           run / "nas" / "arch.json", config["data_dir"], run / "train", run / "state")
-                    metrics = evaluate(run / "nas" / "arch.json", run / "train" / "model.pt", config["data_dir"],
-                                       run / "eval.json", config.get("evaluate"))
-                    write_json(run / "metrics.json", {**metrics, "space": name, "algorithm": algorithm, "seed": seed})
+                    evaluate(run / "nas" / "arch.json", run / "train" / "model.pt", config["data_dir"],
+                             run / "metrics.json", config.get("evaluate"),
+                             {"space": name, "algorithm": algorithm, "seed": seed})
                 records.append(run / "metrics.json")
+    return write_tables(records, out_dir / "comparison.csv", out_dir / "comparison.md")
+
+
+def write_tables(records, csv_path, md_path) -> list[dict]:
+    """Summarize ``records`` (metrics files or dicts) into the CSV and Markdown tables."""
     rows = summarize(records)
-    write_text(out_dir / "comparison.csv", to_csv(rows))
-    write_text(out_dir / "comparison.md", to_markdown(rows))
+    write_text(csv_path, to_csv(rows))
+    write_text(md_path, to_markdown(rows))
     return rows

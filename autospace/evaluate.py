@@ -51,11 +51,13 @@ def topk_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batc
     return top1 / len(x), top5 / len(x)
 
 
-def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = None) -> dict:
+def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = None,
+             labels: dict | None = None) -> dict:
     """Write (and return) ``{"top1", "top5", "params", "madds", "latency_ms", "test_images", ...}``
     for the weights in ``model_path`` (from :func:`autospace.train.train`) of the architecture in
     ``arch_path``. ``config``: ``batch_size``, ``latency_warmup``, ``latency_repeats``. MAdds are
-    analytic and checked against the forward-hook count of the built module."""
+    analytic and checked against the forward-hook count of the built module. ``labels`` (e.g.
+    space, algorithm, seed) are written into the result as given."""
     opts = read_options(config, "evaluate", OPTIONS)
     spec = load_spec(arch_path)
     splits = Splits(data_dir)
@@ -78,6 +80,6 @@ def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = No
     result = {"arch": str(arch_path), "model": str(model_path), "top1": top1, "top5": top5,
               "params": cost.params, "madds": cost.madds, "test_images": len(x),
               "latency_ms": cpu_latency_ms(model, shape, opts["latency_warmup"], opts["latency_repeats"]),
-              "latency_threads": torch.get_num_threads(), **opts}
+              "latency_threads": torch.get_num_threads(), **opts, **(labels or {})}
     write_json(out_path, result)
     return result

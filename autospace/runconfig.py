@@ -62,24 +62,19 @@ def check_run_config(config: dict) -> None:
 
 
 def _section_checks():
-    """Validators of the evolution, NAS and training sections (each raises SpecError naming the key)."""
+    """Validators of the evolution, NAS, training and evaluation sections (each raises SpecError
+    naming the key)."""
+    from .evaluate import OPTIONS as EVALUATE_OPTIONS
     from .evolution.config import SearchConfig
+    from .nas.config import NASConfig
+    from .options import read_options
+    from .train import TrainRecipe
 
-    checks = [lambda c: SearchConfig.from_dict({k: c[k] for k in ("seed", "device", "backbone", "cell_space",
-                                                                    "evolution")})]
-    try:
-        from .nas.config import NASConfig
-
-        checks.append(lambda c: NASConfig.from_dict(c["nas"]))
-    except ImportError:
-        pass
-    try:
-        from .train import Recipe
-
-        checks.append(lambda c: Recipe.from_dict(c["train"]))
-    except ImportError:
-        pass
-    return checks
+    return [lambda c: SearchConfig.from_dict({k: c[k] for k in ("seed", "device", "backbone", "cell_space",
+                                                                  "evolution")}),
+            lambda c: NASConfig.from_dict(c["nas"]),
+            lambda c: TrainRecipe.from_dict(c["train"]),
+            lambda c: read_options(c["evaluate"], "evaluate", EVALUATE_OPTIONS)]
 
 
 def config_error(config: dict, schema: dict, source: str) -> str | None:

@@ -8,4 +8,4 @@ from autospace.runtime import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads):  # noqa: F821
     evaluate(snakemake.input.arch, snakemake.input.model, Path(snakemake.input.split).parent,  # noqa: F821
-             snakemake.output.metrics, snakemake.params.config)  # noqa: F821
+             snakemake.output.metrics, snakemake.params.config, snakemake.params.labels)  # noqa: F821

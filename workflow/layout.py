@@ -90,7 +90,7 @@ RULE_PARAMS = {
     "hand_space": ["backbone", "evolution.reference_cell"],
     "nas": ["device", "backbone", "nas"],
     "train": ["device", "train"],
-    "evaluate": ["device", "evaluate"],
+    "evaluate": ["evaluate", "nas.algorithm"],
     "tables": [],
     "figures": [],
 }

@@ -28,7 +28,8 @@ rule evaluate:
     output:
         metrics=under(L.TRAIN, "metrics.json"),
     params:
-        config=lambda wc: {**section("device", "evaluate"), "seed": int(wc.seed), "space": wc.space},
+        config=config["evaluate"],
+        labels=lambda wc: {"space": wc.space, "algorithm": config["nas"]["algorithm"], "seed": int(wc.seed)},
     log:
         log_file("evaluate", "{space}_seed_{seed}"),
     benchmark:
