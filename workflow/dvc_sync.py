@@ -54,8 +54,11 @@ def stages_for(config: dict, configfiles: list[str]) -> dict:
                  "deps": list(job["input"]) + [f"scripts/{job['rule']}.py"]}
         if L.RULE_PARAMS[job["rule"]]:
             stage["params"] = [{resolved: L.RULE_PARAMS[job["rule"]]}]
-        stage["outs"] = [{out: {"persist": True}} for out in job["output"]]
+        outs = job["output"] + [L.benchmark_file(exp, job)]
+        stage["outs"] = [{out: {"persist": True}} for out in outs]
         stages[stage_name(exp, job)] = stage
+    # the resolved config is written by the workflow's onsuccess handler, at the end of any run
+    stages[f"{exp}-config"] = {"cmd": f"snakemake --cores all{opts}", "outs": [{resolved: {"persist": True}}]}
     return stages
 
 
@@ -111,7 +114,7 @@ def main() -> int:
     if args.commit:
         # a partial run (a target below the final one) records the stages it completed
         done = [name for name, stage in mine.items()
-                if all((ROOT / p).exists() for p in stage["deps"] + [next(iter(o)) for o in stage["outs"]])]
+                if all((ROOT / p).exists() for p in stage.get("deps", []) + [next(iter(o)) for o in stage["outs"]])]
         env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
         subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *done],
                        cwd=ROOT, check=True, env=env)

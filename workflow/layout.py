@@ -22,14 +22,25 @@ BENCH = RESULTS + "/benchmarks/{rule}"
 STATE = RESULTS + "/.state"  # resumable state: not a declared output, so Snakemake never deletes it
 
 DATA_FILES = ("dataset.pt", "split.json")
-SEARCH_FILES = ("checkpoint.pt", "population.json", "metrics.json", "config.json")
-GEN_FILES = SEARCH_FILES + ("sampled.json",)
+SEARCH_FILES = ("checkpoint.pt", "population.json", "sampled.json", "metrics.json", "config.json")
 NAS_FILES = ("arch.json", "nas.json", "config.json")
 TRAIN_FILES = ("model.pt", "log.csv", "config.json")
 METRICS = "metrics.json"
 TABLE_FILES = ("comparison.csv", "comparison.md")
-FIGURE_FILES = ("fitness.png", "training_curves.png")
+FIGURE_FILES = ("fitness.png", "fitness.pdf", "training_curves.png", "training_curves.pdf")
 LEARNED = "learned"
+
+
+def job_name(wildcards: dict) -> str:
+    """A job's log and benchmark file name: ``job``, ``gen_000``, ``learned_seed_0``, ``reference``."""
+    if not wildcards:
+        return "job"
+    return "_".join(v if k == "space" else f"{k}_{v}" for k, v in wildcards.items())
+
+
+def benchmark_file(exp: str, job: dict) -> str:
+    """The Snakemake benchmark file of a job (wall time, memory): a DVC output of its stage too."""
+    return f"{BENCH.format(exp=exp, rule=job['rule'])}/{job_name(job['wildcards'])}.tsv"
 
 
 def gen_name(g: int) -> str:
@@ -51,7 +62,7 @@ def jobs(config: dict) -> list[dict]:
     prev = warm
     generations = config["evolution"]["generations"]
     for g in range(generations):
-        gen = [f"{GEN.format(exp=exp, gen=gen_name(g))}/{f}" for f in GEN_FILES]
+        gen = [f"{GEN.format(exp=exp, gen=gen_name(g))}/{f}" for f in SEARCH_FILES]
         out.append({"rule": "evolve", "wildcards": {"gen": gen_name(g)}, "input": data + prev[:2],
                     "output": gen})
         prev = gen

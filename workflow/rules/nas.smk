@@ -6,6 +6,8 @@ rule hand_space:
         reference_cell=config["evolution"]["reference_cell"],
     log:
         log_file("hand_space", "{space}"),
+    benchmark:
+        bench_file("hand_space", "{space}")
     conda:
         "../../envs/autospace.yaml"
     script:

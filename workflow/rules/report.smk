@@ -7,6 +7,8 @@ rule tables:
         md=under(L.TABLES, "comparison.md"),
     log:
         log_file("tables"),
+    benchmark:
+        bench_file("tables")
     conda:
         "../../envs/autospace.yaml"
     script:
@@ -21,10 +23,14 @@ rule figures:
     output:
         fitness=report(under(L.FIGURES, "fitness.png"), caption="../report/fitness.rst",
                        category="Search", labels={"figure": "fitness per layer"}),
+        fitness_pdf=under(L.FIGURES, "fitness.pdf"),
         curves=report(under(L.FIGURES, "training_curves.png"), caption="../report/training_curves.rst",
                       category="Training", labels={"figure": "training curves"}),
+        curves_pdf=under(L.FIGURES, "training_curves.pdf"),
     log:
         log_file("figures"),
+    benchmark:
+        bench_file("figures")
     conda:
         "../../envs/autospace.yaml"
     script:

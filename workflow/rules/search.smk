@@ -23,7 +23,7 @@ rule evolve:
         unpack(previous_generation),
         **files(L.DATA, L.DATA_FILES),
     output:
-        **files(L.GEN, L.GEN_FILES),
+        **files(L.GEN, L.SEARCH_FILES),
     params:
         config=section(*SEARCH_KEYS),
     log:
