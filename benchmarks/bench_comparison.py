@@ -1,9 +1,9 @@
-"""Small learned-vs-hand-designed comparison on Fashion-MNIST (fmnist_small backbone).
+"""Learned-vs-hand-designed comparison on Fashion-MNIST (fmnist_small backbone).
 
-``python -m benchmarks.run bench_comparison [OUT_DIR]``: prepares small Fashion-MNIST subsets,
-writes the ProxylessNAS and reference-only spaces, runs :func:`autospace.compare.run_comparison`
-(ProxylessNAS and random, same budget and recipe, 3 seeds) and writes its section of
-docs/benchmarks.md. The learned space joins the ``spaces`` dict once evolution exports one.
+``python -m benchmarks.run bench_comparison [OUT_DIR]``: prepares Fashion-MNIST subsets, evolves
+the learned space (warm-up, generations, export), writes the ProxylessNAS and reference-only
+spaces, runs :func:`autospace.compare.run_comparison` (ProxylessNAS and random, same budget and
+recipe, 3 seeds) and writes its section of docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -16,15 +16,19 @@ import torch
 
 from autospace.compare import run_comparison, to_markdown
 from autospace.data import prepare_fashion_mnist
+from autospace.evolution import export_space, run_generation, warmup
 from autospace.space import proxylessnas_space, reference_space
 
 from .common import machine, write_section
 
-DATA = {"seed": 0, "search_val_size": 1000, "search_train_size": 1000, "train_size": 2000, "test_size": 2000}
+DATA = {"seed": 0, "search_val_size": 2000, "search_train_size": 4000, "train_size": 6000, "test_size": 5000}
+SEARCH = {"seed": 0, "device": "cpu", "backbone": "fmnist_small",
+          "evolution": {"population_size": 16, "sample_size": 4, "generations": 6,
+                        "constraint": {"mode": "hinge", "budget_madds": None, "budget_ratio": 0.8, "lambda": 1.0}}}
 CONFIG = {
     "backbone": "fmnist_small", "device": "cpu", "algorithms": ["proxyless", "random"],
     "nas": {"budget_ratio": 0.8, "epochs": 6, "warmup_epochs": 2, "batch_size": 64, "arch_lr": 0.02},
-    "train": {"epochs": 8, "batch_size": 64, "warmup_epochs": 1.0},
+    "train": {"epochs": 10, "batch_size": 64, "warmup_epochs": 1.0},
     "evaluate": {"latency_repeats": 30},
 }
 SEEDS = [0, 1, 2]
@@ -35,19 +39,26 @@ def run(out_dir: str = "/tmp/autospace-bench-comparison") -> None:
     out = Path(out_dir)
     start = time.time()
     prepare_fashion_mnist(out / "data", root=None, download=False, **DATA)
-    spaces = {}
+    search = out / "search"
+    warmup(SEARCH, out / "data", search / "warmup")
+    prev = search / "warmup"
+    for g in range(SEARCH["evolution"]["generations"]):
+        run_generation(SEARCH, out / "data", prev, search / f"gen_{g:03d}", g)
+        prev = search / f"gen_{g:03d}"
+    export_space(SEARCH, prev, out / "learned.json")
+    spaces = {"learned": out / "learned.json"}
     for space in (proxylessnas_space("fmnist_small"), reference_space("fmnist_small")):
         space.save(out / f"{space.name}.json")
         spaces[space.name] = out / f"{space.name}.json"
     rows = run_comparison({**CONFIG, "data_dir": str(out / "data")}, spaces, SEEDS, out)
     minutes = (time.time() - start) / 60
     write_section("comparison", f"""
-## NAS in hand-designed spaces (small Fashion-MNIST comparison)
+## Learned vs hand-designed spaces (Fashion-MNIST comparison)
 
 `python -m benchmarks.run bench_comparison` (benchmarks/bench_comparison.py), {minutes:.1f} min wall
-on {machine()} (2 cores shared with other jobs). Backbone `fmnist_small`; data subsets
-{DATA}; config {CONFIG}; seeds {SEEDS}. Budget: 0.8 x the reference network's MAdds. Test top-1 on
-{DATA['test_size']} test images; latency at batch 1 on the CPU, median of 30.
+on {machine()}. Backbone `fmnist_small`; data subsets {DATA}; evolution {SEARCH}; NAS, training
+and evaluation {CONFIG}; seeds {SEEDS}. Budget (evolution and NAS): 0.8 x the reference network's
+MAdds. Test top-1 on {DATA['test_size']} test images; latency at batch 1 on the CPU, median of 30.
 
 {to_markdown(rows)}""")
 
