@@ -66,3 +66,16 @@ def load_mapping(path: str | Path, what: str) -> dict:
     if not isinstance(data, dict):
         raise SpecError(what, "expected a mapping", type(data).__name__, source=str(path))
     return data
+
+
+def check_step_config(config, keys: tuple[str, ...]) -> int:
+    """The top level of a step's config: only ``keys`` allowed; returns the validated ``seed``."""
+    if not isinstance(config, dict):
+        raise SpecError("config", "expected an object", type(config).__name__)
+    for key in config:
+        if key not in keys:
+            raise SpecError(key, f"unknown config key, expected some of {list(keys)}", key)
+    seed = config.get("seed", 0)
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise SpecError("seed", "expected an integer >= 0", seed)
+    return seed

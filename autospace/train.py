@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from .builder import build_network
 from .data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, Splits
 from .errors import SpecError
-from .options import Option, load_mapping, read_options
+from .options import Option, check_step_config, load_mapping, read_options
 from .runtime import (load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything,
                       set_rng_state, write_json, write_text)
 from .spec import ArchSpec, load_spec
@@ -129,16 +129,6 @@ def check_arch_data(spec: ArchSpec, splits: Splits, arch_path) -> None:
                             source=str(arch_path))
 
 
-def _check_config(config: dict, keys: set[str]) -> int:
-    for key in config:
-        if key not in keys:
-            raise SpecError(key, f"unknown key, expected some of {sorted(keys)}", key)
-    seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError("seed", "expected an integer >= 0", seed)
-    return seed
-
-
 @torch.no_grad()
 def accuracy_loss(model, x, y, device, batch_size: int = 500, channels_last: bool = False) -> tuple[float, float]:
     """(mean cross-entropy, top-1 accuracy) of ``model`` in eval mode."""
@@ -173,7 +163,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     an existing one is resumed (it must be for the same architecture and recipe).
     ``on_step(epoch, step)`` is called after every step (and after its checkpoint, if any).
     """
-    seed = _check_config(config, {"seed", "device", "train"})
+    seed = check_step_config(config, ("seed", "device", "train"))
     recipe = TrainRecipe.load(config.get("train"))
     spec = load_spec(arch_path)
     splits = Splits(data_dir)

@@ -38,3 +38,18 @@ def random_network(rng: random.Random) -> ArchSpec:
                     Stem(stem_width, rng.choice([3, 5]), rng.choice([1, 2]), "relu6"),
                     tuple(stages), Head(rng.choice([32, 64]), "hswish", 0.0),
                     rng.choice([1.0, 1.0, 0.75, 1.4]))
+
+
+def with_change(data: dict, path: list, value=None, delete: bool = False) -> dict:
+    """A deep copy of ``data`` with the key at ``path`` set to ``value`` (or removed)."""
+    import copy
+
+    data = copy.deepcopy(data)
+    node = data
+    for key in path[:-1]:
+        node = node[key]
+    if delete:
+        del node[path[-1]]
+    else:
+        node[path[-1]] = value
+    return data

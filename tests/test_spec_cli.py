@@ -1,4 +1,3 @@
-import copy
 import json
 import random
 import subprocess
@@ -10,7 +9,7 @@ from autospace.cli import main
 from autospace.errors import SpecError
 from autospace.spec import load_spec, spec_from_json
 from autospace.zoo import BUILTIN
-from randomspecs import random_network
+from randomspecs import random_network, with_change
 
 
 @pytest.mark.parametrize("name", sorted(BUILTIN))
@@ -30,15 +29,7 @@ BASE = json.loads(BUILTIN["mobilenet_v2"](num_classes=10, in_channels=1, resolut
 
 
 def _bad(path, value=None, delete=False):
-    data = copy.deepcopy(BASE)
-    node = data
-    for key in path[:-1]:
-        node = node[key]
-    if delete:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return data
+    return with_change(BASE, path, value, delete)
 
 
 BAD_SPECS = [

@@ -9,6 +9,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from autospace.runconfig import config_error
+from randomspecs import with_change
 from workflow_helpers import REPO, snakemake
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -34,15 +35,7 @@ def test_default_config_is_valid():
 
 
 def _broken(path, value=None, delete=False):
-    cfg = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    node = cfg
-    for key in path[:-1]:
-        node = node[key]
-    if delete:
-        del node[path[-1]]
-    else:
-        node[path[-1]] = value
-    return cfg
+    return with_change(CONFIG, path, value, delete)
 
 
 @pytest.mark.parametrize("path,value,delete,key", [

@@ -15,6 +15,7 @@ from ..backbone import Backbone, get_backbone
 from ..cells import Cell, CellSpace, parse_cell, reference_cell
 from ..counter import network_cost
 from ..errors import SpecError
+from ..options import check_step_config
 
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -145,15 +146,7 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
-        if not isinstance(data, dict):
-            raise SpecError("config", "expected an object", type(data).__name__)
-        known = ("seed", "device", "backbone", "cell_space", "evolution")
-        for key in data:
-            if key not in known:
-                raise SpecError(key, f"unknown config key, expected some of {list(known)}", key)
-        seed = data.get("seed", 0)
-        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-            raise SpecError("seed", "expected an integer >= 0", seed)
+        seed = check_step_config(data, ("seed", "device", "backbone", "cell_space", "evolution"))
         device = data.get("device", "auto")
         if device not in DEVICES:
             raise SpecError("device", f"expected one of {list(DEVICES)}", device)

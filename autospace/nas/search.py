@@ -17,6 +17,7 @@ from ..backbone import get_backbone
 from ..counter import network_cost
 from ..data import Splits
 from ..errors import SpecError
+from ..options import check_step_config
 from ..runtime import pick_device, seed_everything, write_json, write_text
 from ..space import SearchSpace, load_space
 from .config import NASConfig
@@ -155,12 +156,7 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
     and probabilities per layer, chosen ids, repair swaps, MAdds, params, budget) and
     ``out_dir/config.json`` (the resolved config). ``config`` holds ``seed``, ``device``,
     ``backbone`` and ``nas``. Every input is checked before anything is written."""
-    for key in config:
-        if key not in {"seed", "device", "backbone", "nas"}:
-            raise SpecError(key, "unknown key, expected seed, device, backbone, nas", key)
-    seed = config.get("seed", 0)
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise SpecError("seed", "expected an integer >= 0", seed)
+    seed = check_step_config(config, ("seed", "device", "backbone", "nas"))
     cfg = NASConfig.from_dict(config.get("nas"))
     backbone = get_backbone(config.get("backbone", "fmnist_small"))
     space = load_space(space_path, expected=backbone)
