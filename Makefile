@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 CORES ?= all
 
-.PHONY: setup data test run bench clean-venv
+.PHONY: setup data test run report bench clean-venv
 
 setup: $(VENV)/.installed data
 
@@ -32,7 +32,12 @@ test: setup
 
 run: setup
 	$(VENV)/bin/snakemake --cores $(CORES)
-	@echo "Tables: results/fmnist/tables/ (report: make report)"
+	@echo "Done. Tables: results/fmnist/tables/comparison.md (and .csv); figures: results/fmnist/figures/;"
+	@echo "HTML report: make report; versions: dvc status / dvc push (see README)."
+
+report: setup
+	$(VENV)/bin/snakemake --report report.html
+	@echo "Report: report.html"
 
 bench: setup
 	$(PY) -m benchmarks.run
