@@ -21,14 +21,14 @@ from autospace.space import proxylessnas_space, reference_space
 
 from .common import machine, write_section
 
-DATA = {"seed": 0, "search_val_size": 2000, "search_train_size": 4000, "train_size": 6000, "test_size": 5000}
+DATA = {"seed": 0, "search_val_size": 2000, "search_train_size": 4000, "train_size": 5000, "test_size": 5000}
 SEARCH = {"seed": 0, "device": "cpu", "backbone": "fmnist_small",
           "evolution": {"population_size": 16, "sample_size": 4, "generations": 6,
                         "constraint": {"mode": "hinge", "budget_madds": None, "budget_ratio": 0.8, "lambda": 1.0}}}
 CONFIG = {
     "backbone": "fmnist_small", "device": "cpu", "algorithms": ["proxyless", "random"],
     "nas": {"budget_ratio": 0.8, "epochs": 6, "warmup_epochs": 2, "batch_size": 64, "arch_lr": 0.02},
-    "train": {"epochs": 10, "batch_size": 64, "warmup_epochs": 1.0},
+    "train": {"epochs": 8, "batch_size": 64, "warmup_epochs": 1.0},
     "evaluate": {"latency_repeats": 30},
 }
 SEEDS = [0, 1, 2]
