@@ -27,6 +27,7 @@ FASHION_MNIST_FILES = {
     "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
 }
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HOW_TO_GET = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set "
               "data.download: true on a machine with internet access, or point data.root at a folder "
               "holding the four *-ubyte.gz files")
@@ -148,34 +149,66 @@ def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bo
 
 class Splits:
     """The prepared data as normalised tensors: ``search_train``, ``search_val`` (both from the
-    training set), ``train`` (final training) and ``test`` (final evaluation only)."""
+    training set), ``train`` (final training) and ``test`` (final evaluation only).
+
+    Fashion-MNIST parts come from the decoded archives. ImageFolder parts are decoded when first
+    asked for: each image resized (shorter side to resolution / 0.875) and centre-cropped to the
+    resolution, normalised with ImageNet's mean and std, and kept in memory, which suits test
+    folders and subsets (a streaming loader for full ImageNet is the cluster work's)."""
 
     def __init__(self, data_dir: str | Path):
         from .runtime import load_checkpoint, read_json
 
         data_dir = Path(data_dir)
         self.split = read_json(data_dir / SPLIT_FILE, "split")
-        for key in ("search_train", "search_val", "train", "test", "num_classes", "in_channels", "resolution"):
+        for key in ("dataset", "search_train", "search_val", "train", "test", "num_classes", "in_channels",
+                    "resolution"):
             if key not in self.split:
                 raise SpecError(key, "missing from the split file", source=str(data_dir / SPLIT_FILE))
-        tensors = load_checkpoint(data_dir / PREPARED_TENSORS)
+        self.dataset_name = self.split["dataset"]
         self.num_classes = self.split["num_classes"]
         self.in_channels = self.split["in_channels"]
         self.resolution = self.split["resolution"]
-        train = to_tensors(tensors["train_images"].numpy(), tensors["train_labels"].numpy())
-        test = to_tensors(tensors["test_images"].numpy(), tensors["test_labels"].numpy())
-        self._parts = {"search_train": (train, self.split["search_train"]),
-                       "search_val": (train, self.split["search_val"]),
-                       "train": (train, self.split["train"]), "test": (test, self.split["test"])}
+        self._index = load_checkpoint(data_dir / PREPARED_TENSORS)
+        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    @property
+    def background(self) -> float:
+        """The normalised value of an empty (black) pixel: the padding of crop augmentation."""
+        return -FASHION_MNIST_MEAN / FASHION_MNIST_STD if self.dataset_name == "fashion_mnist" else 0.0
 
     def tensors(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
         """(images, labels) of one part."""
-        (x, y), idx = self._parts[part]
-        index = torch.tensor(idx, dtype=torch.long)
-        return x[index], y[index]
+        if part not in self._cache:
+            source = "test" if part == "test" else "train"
+            index = torch.tensor(self.split[part], dtype=torch.long)
+            if self.dataset_name == "fashion_mnist":
+                x, y = to_tensors(self._index[f"{source}_images"][index].numpy(),
+                                  self._index[f"{source}_labels"][index].numpy())
+            else:
+                root = Path(self.split["source"]) / ("val" if source == "test" else "train")
+                files = [self._index[f"{source}_files"][k] for k in self.split[part]]
+                x = torch.stack([load_image(root / f, self.resolution) for f in files])
+                y = self._index[f"{source}_labels"][index]
+            self._cache[part] = (x, y)
+        return self._cache[part]
 
     def dataset(self, part: str) -> torch.utils.data.TensorDataset:
         return torch.utils.data.TensorDataset(*self.tensors(part))
+
+
+def load_image(path: Path, resolution: int) -> torch.Tensor:
+    """One RGB image as a normalised (3, resolution, resolution) tensor (resize, centre crop)."""
+    from PIL import Image
+    from torchvision.transforms import functional as TF
+
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+    except OSError as err:
+        raise SpecError("image", f"cannot be decoded ({err.__class__.__name__})", source=str(path)) from None
+    image = TF.center_crop(TF.resize(image, int(round(resolution / 0.875))), resolution)
+    return TF.normalize(TF.to_tensor(image), IMAGENET_MEAN, IMAGENET_STD)
 
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")

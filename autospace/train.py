@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from .builder import build_network
-from .data import FASHION_MNIST_MEAN, FASHION_MNIST_STD, Splits
+from .data import Splits
 from .errors import SpecError
 from .options import Option, check_step_config, load_mapping, read_options
 from .runtime import (load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything,
@@ -96,10 +96,9 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
 
 
-def augment(x: torch.Tensor, padding: int, gen: torch.Generator) -> torch.Tensor:
-    """Random crop (background padding) and horizontal flip of a batch, driven by ``gen``."""
+def augment(x: torch.Tensor, padding: int, gen: torch.Generator, background: float) -> torch.Tensor:
+    """Random crop (padding with ``background``) and horizontal flip of a batch, driven by ``gen``."""
     n, _, h, w = x.shape
-    background = -FASHION_MNIST_MEAN / FASHION_MNIST_STD
     if padding:
         padded = F.pad(x, (padding,) * 4, value=background)
         oy = torch.randint(0, 2 * padding + 1, (n,), generator=gen).to(x.device)
@@ -237,7 +236,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
             idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size].to(device)
             xb, yb = x[idx], y[idx]
             if recipe.augmentation == "crop_flip":
-                xb = augment(xb, recipe.crop_padding, aug_gen)
+                xb = augment(xb, recipe.crop_padding, aug_gen, splits.background)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):

@@ -1,0 +1,39 @@
+"""The whole DAG on an ImageNet-style ImageFolder of JPEGs the test makes (the ImageNet path)."""
+
+import json
+
+import pytest
+import yaml
+
+from test_foundations import make_imagefolder
+from workflow_helpers import project_copy, snakemake
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+
+BACKBONE = {
+    "in_channels": 3, "resolution": 32, "num_classes": 3,
+    "stem": {"width": 8, "kernel": 3, "stride": 2, "activation": "relu6"},
+    "stages": [
+        {"width": 8, "depth": 1, "stride": 1, "searchable": False,
+         "block": {"type": "mbconv", "expansion": 1, "kernel": 3, "activation": "relu6", "se": False}},
+        {"width": 16, "depth": 2, "stride": 2},
+    ],
+    "head": {"width": 32, "activation": "relu6", "dropout": 0.0},
+}
+
+
+def test_imagefolder_experiment_runs_end_to_end(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    images = make_imagefolder(tmp_path / "imagenet", per_class=8, size=48)
+    tiny = yaml.safe_load((repo / ".test/config/config.yaml").read_text())
+    tiny.update({"experiment": "tinyimg", "backbone": BACKBONE, "spaces": ["learned", "reference"]})
+    tiny["data"] = {"dataset": "imagefolder", "root": str(images), "download": False, "search_val_size": 6,
+                    "search_train_size": None, "train_size": None, "test_size": None}
+    config = tmp_path / "tinyimg.yaml"
+    config.write_text(yaml.safe_dump(tiny))
+    snakemake("--cores", "2", "--configfile", str(config), cwd=repo, timeout=300)
+    split = json.loads((repo / "results/tinyimg/data/split.json").read_text())
+    assert split["dataset"] == "imagefolder" and len(split["search_val"]) == 6 and len(split["test"]) == 6
+    metrics = json.loads((repo / "results/tinyimg/train/learned/seed_0/metrics.json").read_text())
+    assert metrics["test_images"] == 6 and 0 <= metrics["top1"] <= 1
+    assert "| learned |" in (repo / "results/tinyimg/tables/comparison.md").read_text()
