@@ -61,9 +61,42 @@ def proxylessnas_mobile(num_classes: int = 1000, in_channels: int = 3, resolutio
                     stages, Head(1280, "relu6", 0.1), width_mult)
 
 
+def mnasnet_a1(num_classes: int = 1000, in_channels: int = 3, resolution: int = 224,
+               width_mult: float = 1.0) -> ArchSpec:
+    """MnasNet-A1 (Tan et al. 2019, Fig. 7): SE (a quarter of the block input) in three stages."""
+    def stage(e, k, width, depth, stride, se=False):
+        return Stage(width, stride, tuple(MBConv(e, k, "relu", se) for _ in range(depth)))
+
+    stages = (stage(1, 3, 16, 1, 1), stage(6, 3, 24, 2, 2), stage(3, 5, 40, 3, 2, True), stage(6, 3, 80, 4, 2),
+              stage(6, 3, 112, 2, 1, True), stage(6, 5, 160, 3, 2, True), stage(6, 3, 320, 1, 1))
+    return ArchSpec("mnasnet_a1", in_channels, resolution, num_classes, Stem(32, 3, 2, "relu"), stages,
+                    Head(1280, "relu", 0.2), width_mult)
+
+
+def fbnet_c(num_classes: int = 1000, in_channels: int = 3, resolution: int = 224,
+            width_mult: float = 1.0) -> ArchSpec:
+    """FBNet-C (Wu et al. 2019, Fig. 4), ReLU, 16-wide stem and 1984-wide head."""
+    def mb(e, k):
+        return MBConv(e, k, "relu")
+
+    stages = (
+        Stage(16, 1, (mb(1, 3),)),
+        Stage(24, 2, (mb(6, 3), mb(1, 3), mb(1, 3))),
+        Stage(32, 2, (mb(6, 5), mb(3, 5), mb(6, 5), mb(6, 3))),
+        Stage(64, 2, (mb(6, 5), mb(3, 5), mb(6, 5), mb(6, 5))),
+        Stage(112, 1, (mb(6, 5), mb(6, 5), mb(6, 5), mb(3, 5))),
+        Stage(184, 2, (mb(6, 5), mb(6, 5), mb(6, 5), mb(6, 5))),
+        Stage(352, 1, (mb(6, 3),)),
+    )
+    return ArchSpec("fbnet_c", in_channels, resolution, num_classes, Stem(16, 3, 2, "relu"), stages,
+                    Head(1984, "relu", 0.2), width_mult)
+
+
 BUILTIN: dict[str, Callable[..., ArchSpec]] = {
     "mobilenet_v2": mobilenet_v2,
     "efficientnet_b0": efficientnet_b0,
     "mnasnet_b1": mnasnet_b1,
     "proxylessnas_mobile": proxylessnas_mobile,
+    "mnasnet_a1": mnasnet_a1,
+    "fbnet_c": fbnet_c,
 }

@@ -27,6 +27,7 @@ NAS_FILES = ("arch.json", "nas.json", "config.json")
 TRAIN_FILES = ("model.pt", "log.csv", "config.json")
 METRICS = "metrics.json"
 TABLE_FILES = ("comparison.csv", "comparison.md")
+PAPER_TABLE_FILES = tuple(f"{t}.{ext}" for t in ("t1_imagenet", "t5_search_cost") for ext in ("csv", "md", "tex"))
 FIGURE_FILES = ("fitness.png", "fitness.pdf", "training_curves.png", "training_curves.pdf")
 LEARNED = "learned"
 
@@ -85,6 +86,8 @@ def jobs(config: dict) -> list[dict]:
             metrics.append(f"{train_dir}/{METRICS}")
     tables = [f"{TABLES.format(exp=exp)}/{f}" for f in TABLE_FILES]
     out.append({"rule": "tables", "wildcards": {}, "input": metrics, "output": tables})
+    out.append({"rule": "paper_tables", "wildcards": {}, "input": metrics,
+                "output": [f"{TABLES.format(exp=exp)}/{f}" for f in PAPER_TABLE_FILES]})
     gens = [f"{GEN.format(exp=exp, gen=gen_name(g))}/population.json" for g in range(generations)]
     logs = [m.replace(METRICS, "log.csv") for m in metrics]
     out.append({"rule": "figures", "wildcards": {}, "input": gens + logs,
@@ -103,10 +106,11 @@ RULE_PARAMS = {
     "train": ["device", "train"],
     "evaluate": ["evaluate", "nas.algorithm"],
     "tables": [],
+    "paper_tables": ["device", "data.dataset", "nas.budget_madds", "nas.budget_ratio", "backbone"],
     "figures": [],
 }
 
 
 def final_targets(config: dict) -> list[str]:
     """What ``rule all`` asks for: the tables and the figures (and so everything before them)."""
-    return [f for job in jobs(config) if job["rule"] in ("tables", "figures") for f in job["output"]]
+    return [f for job in jobs(config) if job["rule"] in ("tables", "paper_tables", "figures") for f in job["output"]]

@@ -65,6 +65,15 @@ def previous_generation(wildcards):
     return {"checkpoint": posixpath.join(prev, "checkpoint.pt"), "population": posixpath.join(prev, "population.json")}
 
 
+def get_nas_budget():
+    """The NAS MAdds budget of this config, resolved against the backbone's reference network."""
+    from autospace.counter import network_cost
+    from autospace.nas.config import NASConfig
+
+    reference = network_cost(get_backbone(config["backbone"]).reference_network()).madds
+    return NASConfig.from_dict(config["nas"]).budget(reference)
+
+
 def final_targets(cfg):
     return L.final_targets(cfg)
 

@@ -15,6 +15,33 @@ rule tables:
         "../../scripts/tables.py"
 
 
+rule paper_tables:
+    input:
+        metrics=[f for job in L.jobs(config) if job["rule"] == "evaluate" for f in job["output"]],
+    output:
+        t1=report(under(L.TABLES, "t1_imagenet.csv"), caption="../report/t1_imagenet.rst",
+                  category="Tables", labels={"table": "T1 ImageNet models"}),
+        t1_md=under(L.TABLES, "t1_imagenet.md"),
+        t1_tex=under(L.TABLES, "t1_imagenet.tex"),
+        t5=report(under(L.TABLES, "t5_search_cost.csv"), caption="../report/t5_search_cost.rst",
+                  category="Tables", labels={"table": "T5 search cost"}),
+        t5_md=under(L.TABLES, "t5_search_cost.md"),
+        t5_tex=under(L.TABLES, "t5_search_cost.tex"),
+    params:
+        benchmarks=path(L.BENCH, rule=""),
+        device=config["device"],
+        imagenet=config["data"]["dataset"] == "imagefolder",
+        budget_madds=get_nas_budget(),
+    log:
+        log_file("paper_tables"),
+    benchmark:
+        bench_file("paper_tables")
+    conda:
+        "../../envs/autospace.yaml"
+    script:
+        "../../scripts/paper_tables.py"
+
+
 rule figures:
     input:
         populations=[under(L.GEN, "population.json", gen=L.gen_name(g)) for g in range(GENERATIONS)],

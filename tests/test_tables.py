@@ -1,0 +1,86 @@
+"""The regenerated tables against what they were made from."""
+
+import csv
+
+import pytest
+
+from autospace import tables
+from autospace.builder import build_network
+from autospace.profile import hook_cost
+from autospace.zoo import BUILTIN
+
+HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
+
+
+def test_paper_numbers_have_sources():
+    paper = tables.paper_numbers()
+    assert paper["headline"]["top1"] == 77.8
+    for entry in paper["imagenet"]:
+        assert entry["source"] and entry["model"]
+        assert entry["spec"] is None or entry["spec"] in BUILTIN
+
+
+def test_t1_puts_recomputed_counts_beside_the_papers():
+    rows = {r["model"]: r for r in tables.t1_imagenet()}
+    paper = {e["model"]: e for e in tables.paper_numbers()["imagenet"]}
+    for model, row in rows.items():
+        assert row["params_m_paper"] == paper[model]["params_m"]
+        assert row["madds_m_paper"] == paper[model]["madds_m"] and row["top1_paper"] == paper[model]["top1"]
+        assert row["top1_ours"] == tables.NOT_RUN == row["top1_diff"]
+        if paper[model]["spec"] is None:
+            assert row["params_m_ours"] == tables.NO_SPEC == row["madds_m_diff"]
+            continue
+        spec = BUILTIN[paper[model]["spec"]]()
+        measured = hook_cost(build_network(spec), (3, 224, 224))
+        assert row["params_m_ours"] == round(measured.params / 1e6, 2)
+        assert row["madds_m_ours"] == round(measured.madds / 1e6, 1)
+        assert row["madds_m_diff"] == round(row["madds_m_ours"] - row["madds_m_paper"], 1)
+        # our specs reproduce the published counts to within 1% (MAdds) and 0.1M (params)
+        assert abs(row["madds_m_diff"]) / row["madds_m_paper"] < 0.011
+        assert abs(row["params_m_diff"]) <= 0.1
+
+
+def test_t1_takes_this_runs_top1():
+    rows = {r["model"]: r for r in tables.t1_imagenet({"AutoSpace-PNAS 340M": 70.05})}
+    assert rows["AutoSpace-PNAS 340M"]["top1_ours"] == 70.05
+    assert rows["AutoSpace-PNAS 340M"]["top1_diff"] == round(70.05 - 75.3, 2)
+
+
+def test_trained_top1_maps_a_budget_to_its_row(tmp_path):
+    files = []
+    for seed, top1 in enumerate((0.70, 0.72)):
+        path = tmp_path / f"m{seed}.json"
+        path.write_text(f'{{"space": "learned", "top1": {top1}}}')
+        files.append(path)
+    assert tables.trained_top1(files, 340_000_000) == {"AutoSpace-PNAS 340M": 71.0}
+    assert tables.trained_top1(files, 123_000_000) == {}
+
+
+def test_t5_sums_the_benchmark_files(tmp_path):
+    runs = {"nas": [(10.0, 8.0, 100.0), (20.0, 18.0, 300.0)], "train": [(3600.0, 3000.0, 50.0)]}
+    for stage, values in runs.items():
+        (tmp_path / stage).mkdir()
+        for k, (s, cpu, rss) in enumerate(values):
+            (tmp_path / stage / f"j{k}.tsv").write_text(
+                HEADER + f"{s}\t0:00:10\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
+    rows = {r["stage"]: r for r in tables.t5_search_cost(tmp_path, "cpu")}
+    assert set(rows) == {"nas", "train"}
+    assert rows["nas"]["jobs"] == 2 and rows["nas"]["wall_hours"] == round(30 / 3600, 4)
+    assert rows["nas"]["cpu_hours"] == round(26 / 3600, 4) and rows["nas"]["max_rss_mb"] == 300.0
+    assert rows["train"]["wall_hours"] == 1.0 and rows["train"]["gpu_hours"] == "not run: CPU only"
+    assert tables.t5_search_cost(tmp_path, "cuda")[1]["gpu_hours"] == 1.0
+
+
+def test_tables_are_written_in_three_formats(tmp_path):
+    rows = tables.t1_imagenet()
+    tables.write_table(rows, tmp_path / "t1")
+    with open(tmp_path / "t1.csv", newline="") as f:
+        assert [r["model"] for r in csv.DictReader(f)] == [r["model"] for r in rows]
+    assert "| MobileNetV2 1.0 |" in (tmp_path / "t1.md").read_text()
+    tex = (tmp_path / "t1.tex").read_text()
+    assert tex.startswith(r"\begin{tabular}") and r"params\_m\_paper" in tex and "&" in tex
+
+
+@pytest.mark.parametrize("value,escaped", [("a_b", r"a\_b"), ("50%", r"50\%"), ("x & y", r"x \& y")])
+def test_latex_escapes(value, escaped):
+    assert tables._tex(value) == escaped
