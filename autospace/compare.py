@@ -7,8 +7,6 @@ this process (a run whose ``metrics.json`` exists is kept) and writes ``comparis
 
 from __future__ import annotations
 
-import csv
-import io
 import statistics
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from .errors import SpecError
 from .evaluate import evaluate
 from .nas import ALGORITHMS, search
 from .runtime import read_json, write_text
+from .tables import to_csv
 from .train import train
 
 METRICS = ("top1", "top5", "madds", "params", "latency_ms")
@@ -39,14 +38,6 @@ def summarize(records) -> list[dict]:
             row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
         rows.append(row)
     return rows
-
-
-def to_csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
 
 
 def to_markdown(rows: list[dict]) -> str:
