@@ -38,8 +38,8 @@ def run(out_dir: str = "/tmp/autospace-bench-comparison") -> None:
     torch.set_num_threads(1)  # the machine's 2 cores are shared: one thread avoids oversubscription
     out = Path(out_dir)
     start = time.time()
+    prepare_fashion_mnist(out / "data", root=None, download=False, **DATA)
     if not (out / "learned.json").exists():  # like run_comparison's finished runs, a finished search is kept
-        prepare_fashion_mnist(out / "data", root=None, download=False, **DATA)
         search = out / "search"
         warmup(SEARCH, out / "data", search / "warmup")
         prev = search / "warmup"
