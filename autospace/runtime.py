@@ -106,9 +106,13 @@ def read_json(path: str | Path, what: str = "file"):
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
-    """Save ``state`` (tensors, numbers, strings, lists, dicts only) atomically."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Save ``state`` (tensors, numbers, strings, lists, dicts only) atomically.
+
+    Saved through a file object, so the zip's record prefix is torch's fixed ``archive/`` rather
+    than the random temporary file name: the same state gives the same bytes (and DVC hash).
+    """
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

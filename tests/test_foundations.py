@@ -34,6 +34,15 @@ def test_truncated_checkpoint_is_one_clear_error(tmp_path):
         runtime.load_checkpoint(path)
 
 
+def test_checkpoint_bytes_depend_only_on_the_state(tmp_path):
+    """The same state saved twice (to temporary files of different names) gives the same bytes, so
+    a SLURM run and a local run record the same DVC hashes."""
+    state = {"w": torch.arange(12.0).reshape(3, 4), "step": 7}
+    runtime.save_checkpoint(tmp_path / "a" / "model.pt", state)
+    runtime.save_checkpoint(tmp_path / "b" / "model.pt", state)
+    assert (tmp_path / "a" / "model.pt").read_bytes() == (tmp_path / "b" / "model.pt").read_bytes()
+
+
 def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     path = tmp_path / "out.json"
     runtime.write_json(path, {"a": 1})
