@@ -14,7 +14,6 @@ several inputs combines them), ``edges`` the present edges sorted by (target, so
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 from dataclasses import dataclass, field
 
@@ -236,10 +235,6 @@ def cell_from_json(data) -> Cell:
     return make_cell(data["nodes"], [tuple(e) if isinstance(e, list) else e for e in data["edges"]],
                      data["expansion"], data["expand_node"], data["activation"], data["attention"],
                      data["merge"])
-
-
-def cell_to_json_text(cell: Cell) -> str:
-    return json.dumps(cell.to_json(), sort_keys=True)
 
 
 # -- the exploration space ----------------------------------------------------------------------

@@ -193,9 +193,6 @@ class Splits:
             self._cache[part] = (x, y)
         return self._cache[part]
 
-    def dataset(self, part: str) -> torch.utils.data.TensorDataset:
-        return torch.utils.data.TensorDataset(*self.tensors(part))
-
 
 def load_image(path: Path, resolution: int) -> torch.Tensor:
     """One RGB image as a normalised (3, resolution, resolution) tensor (resize, centre crop)."""
