@@ -87,9 +87,10 @@ def t5_search_cost(benchmark_dir: str | Path, device: str) -> list[dict]:
     return rows
 
 
-def to_csv(rows: list[dict]) -> str:
+def to_csv(rows: list[dict], fields: list[str] | None = None) -> str:
+    """CSV text of ``rows``; the columns are ``fields`` or the first row's keys."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, list(rows[0]), lineterminator="\n")
+    writer = csv.DictWriter(out, fields or list(rows[0]), lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()

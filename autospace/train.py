@@ -7,8 +7,6 @@ Recipe keys (``train`` section, or a YAML/JSON recipe file) and defaults follow 
 from __future__ import annotations
 
 import copy
-import csv
-import io
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -24,6 +22,7 @@ from .options import Option, check_step_config, load_mapping, read_options
 from .runtime import (load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything,
                       set_rng_state, write_json, write_text)
 from .spec import ArchSpec, load_spec
+from .tables import to_csv
 
 OPTIONS = {
     "optimizer": Option("nesterov", str, choices=("sgd", "nesterov", "adamw")),
@@ -144,14 +143,6 @@ def accuracy_loss(model, x, y, device, batch_size: int = 500, channels_last: boo
     return loss / len(x), correct / len(x)
 
 
-def _csv(rows: list[dict]) -> str:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, LOG_FIELDS, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -> None:
     """Train the architecture in ``arch_path`` from scratch on the ``train`` split.
 
@@ -267,12 +258,12 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
                     "train_acc": sums[1] / sums[2], "val_loss": val_loss, "val_acc": val_acc})
         start, sums, order = 0, [0.0, 0, 0], None
         checkpoint(epoch + 1, 0)
-        write_text(Path(out_dir) / "log.csv", _csv(log))
+        write_text(Path(out_dir) / "log.csv", to_csv(log, LOG_FIELDS))
 
     final = ema if ema is not None else model
     out_dir = Path(out_dir)
     save_checkpoint(out_dir / "model.pt", {"arch": arch_text, "model": {
         k: v.contiguous() for k, v in final.state_dict().items()}})
-    write_text(out_dir / "log.csv", _csv(log))
+    write_text(out_dir / "log.csv", to_csv(log, LOG_FIELDS))
     write_json(out_dir / "config.json", {"seed": seed, "device": str(device), "arch_path": str(arch_path),
                                          "train": recipe.to_dict()})

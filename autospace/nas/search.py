@@ -20,6 +20,7 @@ from ..errors import SpecError
 from ..options import check_step_config
 from ..runtime import pick_device, seed_everything, write_json, write_text
 from ..space import SearchSpace, load_space
+from ..train import lr_factor
 from .config import NASConfig
 from .supernet import SuperNet, choice_costs, choice_id, layer_choices
 
@@ -52,10 +53,6 @@ def repair(chosen: list[int], logprobs: list[list[float]], fixed: int, costs: li
         chosen[l] = j
         total += delta
     return chosen, swaps
-
-
-def _cosine(total_steps: int):
-    return lambda step: 0.5 * (1 + math.cos(math.pi * min(step, total_steps) / total_steps))
 
 
 def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torch.Tensor) -> torch.Tensor:
@@ -105,7 +102,7 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, d
     steps = math.ceil(len(xt) / cfg.batch_size)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=cfg.weight_momentum,
                             nesterov=cfg.weight_momentum > 0, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(w_opt, _cosine(cfg.epochs * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(w_opt, lambda step: lr_factor(step, 0, cfg.epochs * steps))
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.0, 0.999),
                              weight_decay=cfg.arch_weight_decay)
 
