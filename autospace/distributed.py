@@ -137,41 +137,77 @@ def loss_sum(logits: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tens
     return nn.functional.cross_entropy(logits.float(), labels, reduction="sum", **kwargs)
 
 
+class _SumOverRanks(torch.autograd.Function):
+    """All-reduce (sum) whose gradient is the all-reduced gradient."""
+
+    @staticmethod
+    def forward(ctx, t: torch.Tensor) -> torch.Tensor:
+        t = t.clone()
+        dist.all_reduce(t)
+        return t
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose training statistics are over the global batch of all ranks (two-pass mean
-    and variance, differentiable all-reduces); with one process or in eval mode it is
+    and variance in float64, differentiable all-reduces); with one process or in eval mode it is
     ``nn.BatchNorm2d`` itself. Same parameters and buffers, so checkpoints do not change."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
-        count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], device=x.device)
+        count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], dtype=torch.float64,
+                             device=x.device)
         dist.all_reduce(count)
         n = count.item()
-        mean = all_reduce(x.sum((0, 2, 3))) / n
-        centred = x - mean[None, :, None, None]
-        var = all_reduce(centred.square().sum((0, 2, 3))) / n
+        wide = x.double()  # statistics accumulated in float64, as torch's CPU BatchNorm does
+        mean = _SumOverRanks.apply(wide.sum((0, 2, 3))) / n
+        centred = wide - mean[None, :, None, None]
+        var = _SumOverRanks.apply(centred.square().sum((0, 2, 3))) / n
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
                 m = 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
-                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
-                self.running_var.mul_(1 - m).add_(var.detach() * (n / max(1.0, n - 1)), alpha=m)
-        y = centred * torch.rsqrt(var + self.eps)[None, :, None, None]
+                self.running_mean.mul_(1 - m).add_(mean.detach().to(x.dtype), alpha=m)
+                self.running_var.mul_(1 - m).add_((var.detach() * (n / max(1.0, n - 1))).to(x.dtype), alpha=m)
+        y = (centred * torch.rsqrt(var + self.eps)[None, :, None, None]).to(x.dtype)
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
         return y
 
 
-def global_batchnorm(model: nn.Module) -> nn.Module:
-    """Turn every ``nn.BatchNorm2d`` of ``model`` into a :class:`GlobalBatchNorm2d` in place
-    (only under several processes; one process keeps its modules untouched)."""
+class GlobalDropout(nn.Dropout):
+    """Dropout whose mask is drawn for the global batch (every rank draws the same, as one
+    process would) and cut to this rank's shard; on the CPU the masks are those of one process
+    bit for bit. With one process or in eval mode it is ``nn.Dropout`` itself."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and self.p > 0 and world_size() > 1):
+            return super().forward(x)
+        sizes = torch.tensor([0] * world_size(), device=x.device)
+        sizes[rank()] = x.shape[0]
+        dist.all_reduce(sizes)
+        offset = int(sizes[:rank()].sum())
+        noise = torch.empty((int(sizes.sum()), *x.shape[1:]), dtype=x.dtype, device=x.device)
+        noise.bernoulli_(1 - self.p).div_(1 - self.p)
+        return x * noise[offset:offset + x.shape[0]]
+
+
+def global_batch_layers(model: nn.Module) -> nn.Module:
+    """Under several processes, turn every ``nn.BatchNorm2d`` of ``model`` into a
+    :class:`GlobalBatchNorm2d` and every ``nn.Dropout`` into a :class:`GlobalDropout`, in place
+    (same parameters and buffers); one process keeps its modules untouched."""
     if world_size() > 1:
         for module in model.modules():
             if type(module) is nn.BatchNorm2d:
                 module.__class__ = GlobalBatchNorm2d
+            elif type(module) is nn.Dropout:
+                module.__class__ = GlobalDropout
     return model
 
 

@@ -189,7 +189,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     xv, yv, x, y = x[val_idx], y[val_idx], x[train_idx].to(device), y[train_idx].to(device)
 
     seed_everything(seed)
-    model = D.global_batchnorm(build_network(spec)).to(device)
+    model = D.global_batch_layers(build_network(spec)).to(device)
     channels_last = cuda and recipe.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -306,7 +306,7 @@ def warmup(config: dict, data_dir, out_dir, state_dir=None) -> None:
         cells = [cfg.reference_cells for _ in pops]
         members = [[pop.find(c.id) for c in cfg.reference_cells] for pop in pops]
     train, val = _data(data_dir, cfg, -1)
-    model = D.global_batchnorm(Supernet(cfg.backbone, cells, cfg.seed)).to(device)
+    model = D.global_batch_layers(Supernet(cfg.backbone, cells, cfg.seed)).to(device)
     if compute.cuda:
         model = model.to(memory_format=torch.channels_last)
     opt = _weight_optimizer(model, cfg, None)
@@ -360,7 +360,7 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, s
                             cfg.cell_space, rng, generation)[0] for pop in pops]
     cells = [[m.cell for m in layer] for layer in members]
     train, val = _data(data_dir, cfg, generation)
-    model = D.global_batchnorm(Supernet(cfg.backbone, cells, cfg.seed))
+    model = D.global_batch_layers(Supernet(cfg.backbone, cells, cfg.seed))
     _populate(model, ckpt, pops, cfg["mutant_init"], str(Path(prev_dir) / "checkpoint.pt"))
     model.to(device)
     if compute.cuda:

@@ -190,7 +190,7 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
                                                             random.Random(seed))
         alphas = [[0.0] * len(c) for c in choices]
     else:
-        net = D.global_batchnorm(SuperNet(space, choices)).to(compute.device)
+        net = D.global_batch_layers(SuperNet(space, choices)).to(compute.device)
         if compute.cuda:
             net = net.to(memory_format=torch.channels_last)
         train_supernet(net, cfg, budget, Splits(data_dir), compute, gen)
