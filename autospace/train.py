@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from . import distributed as D
 from .builder import build_network
 from .data import Splits
 from .errors import SpecError
@@ -152,13 +153,18 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     goes to ``state_dir/last.pt`` every ``checkpoint_every_steps`` steps and at each epoch end;
     an existing one is resumed (it must be for the same architecture and recipe).
     ``on_step(epoch, step)`` is called after every step (and after its checkpoint, if any).
+    Under ``distributed.processes`` > 1 the training runs on that many processes, each on its
+    shard of every (augmented) global batch; rank 0 writes.
     """
-    seed = check_step_config(config, ("seed", "device", "train"))
+    seed = check_step_config(config, ("seed", "device", "train", "distributed"))
+    D.Settings.from_config(config)
     recipe = TrainRecipe.load(config.get("train"))
     spec = load_spec(arch_path)
     splits = Splits(data_dir)
     check_arch_data(spec, splits, arch_path)
     device = pick_device(config.get("device", "auto"))
+    resolved_device = str(device)
+    device = D.device_for(device)
     cuda = device.type == "cuda"
     state_path = Path(state_dir) / "last.pt"
     state = load_checkpoint(state_path) if state_path.exists() else None
@@ -172,6 +178,8 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
             if saved.get(key) != value:
                 raise SpecError(f"train.{key}", "the checkpoint was written with another value",
                                 saved.get(key), source=str(state_path))
+    if D.must_launch(config):
+        return D.launch(f"{__name__}:train", config, str(arch_path), str(data_dir), str(out_dir), str(state_dir))
 
     x, y = splits.tensors("train")
     if recipe.val_size >= len(x):
@@ -181,7 +189,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     xv, yv, x, y = x[val_idx], y[val_idx], x[train_idx].to(device), y[train_idx].to(device)
 
     seed_everything(seed)
-    model = build_network(spec).to(device)
+    model = D.global_batch_layers(build_network(spec)).to(device)
     channels_last = cuda and recipe.channels_last
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -205,9 +213,15 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
         aug_gen.set_state(state["aug_rng"])
         set_rng_state(state["rng"])
         epoch, start, sums, log = state["epoch"], state["step"], list(state["sums"]), list(state["log"])
+        sums = sums if D.is_main() else [0.0, 0, 0]  # the saved sums are over all ranks
         order = state["order"]
+        if D.is_main():
+            print(f"resumed from epoch {epoch} step {start} ({state_path})", flush=True)
 
-    def checkpoint(next_epoch: int, next_step: int) -> None:
+    def checkpoint(next_epoch: int, next_step: int, sums: list) -> None:
+        sums = D.sum_over_ranks(sums)
+        if not D.is_main():
+            return
         save_checkpoint(state_path, {
             "arch": arch_text, "recipe": recipe.to_dict(), "model": model.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
@@ -228,13 +242,15 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
             xb, yb = x[idx], y[idx]
             if recipe.augmentation == "crop_flip":
                 xb = augment(xb, recipe.crop_padding, aug_gen, splits.background)
+            xb, yb = D.shard(xb, yb)
             if channels_last:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=recipe.label_smoothing)
+                total = D.loss_sum(logits, yb, label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
+            scaler.scale(total / len(idx)).backward()
+            D.sync_grads(model.parameters())
             scaler.step(optimizer)
             scaler.update()
             scheduler.step()
@@ -242,28 +258,31 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
                 with torch.no_grad():
                     for e, w in zip(ema.state_dict().values(), model.state_dict().values()):
                         e.lerp_(w, 1 - recipe.ema_decay) if e.is_floating_point() else e.copy_(w)
-            sums = [sums[0] + loss.item() * len(idx), sums[1] + (logits.argmax(1) == yb).sum().item(),
-                    sums[2] + len(idx)]
+            sums = [sums[0] + total.item(), sums[1] + (logits.argmax(1) == yb).sum().item(), sums[2] + len(yb)]
             bar.update(1)
             if recipe.checkpoint_every_steps and (step + 1) % recipe.checkpoint_every_steps == 0 \
                     and step + 1 < steps:
-                checkpoint(epoch, step + 1)
+                checkpoint(epoch, step + 1, sums)
             if on_step is not None:
                 on_step(epoch, step + 1)
         bar.close()
         final = ema if ema is not None else model
         val_loss, val_acc = accuracy_loss(final, xv, yv, device, channels_last=channels_last) \
             if recipe.val_size else ("", "")
-        log.append({"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": sums[0] / sums[2],
-                    "train_acc": sums[1] / sums[2], "val_loss": val_loss, "val_acc": val_acc})
+        loss_sum, correct, seen = D.sum_over_ranks(sums)
+        log.append({"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
+                    "train_acc": correct / seen, "val_loss": val_loss, "val_acc": val_acc})
         start, sums, order = 0, [0.0, 0, 0], None
-        checkpoint(epoch + 1, 0)
-        write_text(Path(out_dir) / "log.csv", to_csv(log, LOG_FIELDS))
+        checkpoint(epoch + 1, 0, sums)
+        if D.is_main():
+            write_text(Path(out_dir) / "log.csv", to_csv(log, LOG_FIELDS))
 
+    if not D.is_main():
+        return
     final = ema if ema is not None else model
     out_dir = Path(out_dir)
     save_checkpoint(out_dir / "model.pt", {"arch": arch_text, "model": {
         k: v.contiguous() for k, v in final.state_dict().items()}})
     write_text(out_dir / "log.csv", to_csv(log, LOG_FIELDS))
-    write_json(out_dir / "config.json", {"seed": seed, "device": str(device), "arch_path": str(arch_path),
+    write_json(out_dir / "config.json", {"seed": seed, "device": resolved_device, "arch_path": str(arch_path),
                                          "train": recipe.to_dict()})

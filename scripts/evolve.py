@@ -9,4 +9,4 @@ from autospace.runtime import job  # noqa: E402
 with job(snakemake.log[0], snakemake.threads):  # noqa: F821
     run_generation(snakemake.params.config, Path(snakemake.input.split).parent,  # noqa: F821
                    Path(snakemake.input.checkpoint).parent, Path(snakemake.output.checkpoint).parent,  # noqa: F821
-                   int(snakemake.wildcards.gen))  # noqa: F821
+                   int(snakemake.wildcards.gen), snakemake.params.state)  # noqa: F821

@@ -8,4 +8,4 @@ from autospace.runtime import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads):  # noqa: F821
     warmup(snakemake.params.config, Path(snakemake.input.split).parent,  # noqa: F821
-           Path(snakemake.output.checkpoint).parent)  # noqa: F821
+           Path(snakemake.output.checkpoint).parent, snakemake.params.state)  # noqa: F821

@@ -98,12 +98,12 @@ def jobs(config: dict) -> list[dict]:
 #: The config keys each rule reads (its Snakemake params; DVC tracks them as stage params).
 RULE_PARAMS = {
     "prepare_data": ["seed", "data", "backbone"],
-    "warmup": ["seed", "device", "backbone", "cell_space", "evolution"],
-    "evolve": ["seed", "device", "backbone", "cell_space", "evolution"],
+    "warmup": ["seed", "device", "backbone", "cell_space", "evolution", "distributed"],
+    "evolve": ["seed", "device", "backbone", "cell_space", "evolution", "distributed"],
     "export_space": ["seed", "device", "backbone", "cell_space", "evolution"],
     "hand_space": ["backbone", "evolution.reference_cell"],
-    "nas": ["device", "backbone", "nas"],
-    "train": ["device", "train"],
+    "nas": ["device", "backbone", "nas", "distributed"],
+    "train": ["device", "train", "distributed"],
     "evaluate": ["evaluate", "nas.algorithm"],
     "tables": [],
     "paper_tables": ["device", "data.dataset", "nas.budget_madds", "nas.budget_ratio", "backbone"],

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ..backbone import Backbone, get_backbone
 from ..cells import Cell, CellSpace, parse_cell, reference_cell
 from ..counter import network_cost
+from ..distributed import Settings
 from ..errors import SpecError
 from ..options import check_step_config
 
@@ -47,6 +48,8 @@ EVOLUTION_DEFAULTS: dict = {
     "alpha_lr": 0.01,
     "alpha_weight_decay": 0.0,
     "export_top_k": 6,
+    "checkpoint_every_steps": 50,   # resumable state of warm-up and generations (0: none)
+    "amp": "bf16",                  # autocast of the supernet's forward passes, CUDA only
 }
 
 CHOICES = {
@@ -58,6 +61,7 @@ CHOICES = {
     "reference": ("candidate", "seed", "none"),
     "constraint.mode": ("hinge", "log", "none"),
     "warmup.cells": ("population", "reference"),
+    "amp": ("bf16", "none"),
 }
 
 #: (low, high, whether low and high are included) for numeric keys.
@@ -67,6 +71,7 @@ RANGES = {
     "epochs_per_generation": (1, None), "warmup.epochs": (0, None), "batch_size": (1, None),
     "weight_lr": (0.0, None), "weight_momentum": (0.0, 1.0), "weight_decay": (0.0, None),
     "alpha_lr": (0.0, None), "alpha_weight_decay": (0.0, None), "export_top_k": (1, None),
+    "checkpoint_every_steps": (0, None),
     "constraint.budget_madds": (1, None), "constraint.budget_ratio": (0.0, None),
     "constraint.lambda": (0.0, None),
 }
@@ -146,7 +151,8 @@ class SearchConfig:
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
-        seed = check_step_config(data, ("seed", "device", "backbone", "cell_space", "evolution"))
+        seed = check_step_config(data, ("seed", "device", "backbone", "cell_space", "evolution", "distributed"))
+        Settings.from_config(data)
         device = data.get("device", "auto")
         if device not in DEVICES:
             raise SpecError("device", f"expected one of {list(DEVICES)}", device)

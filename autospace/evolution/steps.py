@@ -6,16 +6,27 @@ for g = 0, generation g - 1's otherwise) and writes generation g. Each step writ
 folder ``config.json`` (the resolved config), ``population.json``, ``sampled.json``,
 ``metrics.json`` and ``checkpoint.pt``; every file is written atomically, and only after all
 input has been read and checked, so bad input leaves existing outputs as they were.
+
+Given a ``state_dir`` (``results/<exp>/.state/search/...``), warm-up and generations write their
+full training state to ``state_dir/state.pt`` every ``evolution.checkpoint_every_steps`` steps
+and resume from it after a crash, with outputs byte-identical to an uninterrupted run. The state
+holds a fingerprint of the config and of the input files: state from another config or input is
+discarded (and logged). It is deleted once the step's outputs are written. Under
+``distributed.processes`` > 1 each step relaunches itself on that many processes
+(:mod:`..distributed`); rank 0 alone writes.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import random
 import time
 from pathlib import Path
 
 import torch
 
+from .. import distributed as D
 from ..backbone import Backbone
 from ..cells import Cell
 from ..data import Splits
@@ -28,7 +39,7 @@ from .fitness import update_fitness
 from .population import LayerPopulation, Member, init_population, load_population, population_to_json, \
     sample_layer, update_population
 from .supernet import Supernet, cell_costs, derived_seed, expected_madds, fixed_madds, mixing_weights
-from .training import Objective, evaluate, make_loader, train_generation, train_warmup
+from .training import Compute, Objective, Running, evaluate, make_loader, train_generation, train_warmup
 
 CHECKPOINT_FORMAT = "autospace-evolution-checkpoint/1"
 Bank = list[dict[str, dict]]  # per layer: cell id -> {"weights": state dict, "momentum": {name: tensor}}
@@ -37,11 +48,11 @@ Bank = list[dict[str, dict]]  # per layer: cell id -> {"weights": state dict, "m
 # -- weights in and out of the bank -----------------------------------------------------------
 
 def _cpu(tensors: dict) -> dict:
-    return {k: v.detach().cpu().clone() for k, v in tensors.items()}
+    return {k: v.detach().cpu().contiguous().clone() for k, v in tensors.items()}
 
 
 def _momentum(opt: torch.optim.Optimizer, params: dict) -> dict:
-    return {n: opt.state[p]["momentum_buffer"].detach().cpu().clone() for n, p in params.items()
+    return {n: opt.state[p]["momentum_buffer"].detach().cpu().contiguous().clone() for n, p in params.items()
             if opt.state.get(p, {}).get("momentum_buffer") is not None}
 
 
@@ -182,13 +193,17 @@ def _sampled_doc(cells: list[list[Cell]], members: list[list[Member | None]], al
 
 
 def _write_outputs(out_dir, cfg: SearchConfig, checkpoint: dict, population: dict, sampled: dict,
-                   metrics: dict) -> None:
+                   metrics: dict, state_dir) -> None:
+    if not D.is_main():
+        return
     out_dir = Path(out_dir)
     save_checkpoint(out_dir / "checkpoint.pt", checkpoint)
     write_json(out_dir / "config.json", cfg.to_dict())
     write_json(out_dir / "sampled.json", sampled)
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "population.json", population)
+    if state_dir is not None:
+        (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
 
 
 def _data(data_dir, cfg: SearchConfig, generation: int):
@@ -199,15 +214,86 @@ def _data(data_dir, cfg: SearchConfig, generation: int):
     return train, val
 
 
+# -- resumable state ------------------------------------------------------------------------------
+
+STATE_FILE = "state.pt"
+
+
+def _fingerprint(cfg: SearchConfig, step: str, files: list[Path]) -> str:
+    """SHA-256 of the config (less the checkpoint interval), the step and the input files' bytes."""
+    resolved = cfg.to_dict()
+    resolved["evolution"].pop("checkpoint_every_steps")
+    h = hashlib.sha256(json.dumps([resolved, step], sort_keys=True).encode())
+    for path in files:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def _load_state(state_dir, fingerprint: str) -> dict | None:
+    """The saved state in ``state_dir`` if it was written for this fingerprint, else ``None``."""
+    if state_dir is None or not (Path(state_dir) / STATE_FILE).exists():
+        return None
+    path = Path(state_dir) / STATE_FILE
+    try:
+        state = load_checkpoint(path)
+    except SpecError as err:
+        state, why = None, str(err)
+    else:
+        why = "it was written for another config or input"
+    if state is None or state.get("fingerprint") != fingerprint:
+        if D.is_main():
+            print(f"discarding the saved state {path}: {why}", flush=True)
+        return None
+    if D.is_main():
+        print(f"resumed from step {state['step']} ({path})", flush=True)
+    return state
+
+
+def _stats(state: dict | None) -> Running:
+    """Running sums resumed from ``state`` (the global sums go to rank 0 alone)."""
+    if state is None or not D.is_main():
+        return Running()
+    loss, correct, seen = state["stats"]
+    return Running(loss, int(correct), int(seen))
+
+
+def _saver(state_dir, fingerprint: str, stats: Running, modules: dict):
+    """``save(step)``: every rank sums the running stats, rank 0 writes the state of
+    ``modules`` (name -> module, optimizer or list of tensors) and the RNG."""
+    if state_dir is None:
+        return None
+
+    def save(step: int) -> None:
+        sums = D.sum_over_ranks([stats.loss, stats.correct, stats.seen])
+        if not D.is_main():
+            return
+        state = {"fingerprint": fingerprint, "step": step, "stats": sums, "rng": rng_state()}
+        for name, m in modules.items():
+            state[name] = [t.detach().cpu().clone() for t in m] if isinstance(m, list) else m.state_dict()
+        save_checkpoint(Path(state_dir) / STATE_FILE, state)
+
+    return save
+
+
+def _compute(cfg: SearchConfig) -> Compute:
+    return Compute(D.device_for(pick_device(cfg.device)), cfg["amp"])
+
+
 # -- the steps ----------------------------------------------------------------------------------
 
-def warmup(config: dict, data_dir, out_dir) -> None:
+def warmup(config: dict, data_dir, out_dir, state_dir=None) -> None:
     """Create the initial populations (generation -1) and warm up the supernet weights with the
     alphas not yet learned (``evolution.warmup``: ``epochs``, and ``cells``: ``population`` or
-    ``reference``; see :func:`.training.train_warmup`)."""
+    ``reference``; see :func:`.training.train_warmup`). Resumable from ``state_dir``."""
     start = time.perf_counter()
     cfg = SearchConfig.from_dict(config)
-    device = pick_device(cfg.device)
+    if D.must_launch(config):
+        return D.launch(f"{__name__}:warmup", config, str(data_dir), str(out_dir),
+                        None if state_dir is None else str(state_dir))
+    compute = _compute(cfg)
+    device = compute.device
     seed_everything(cfg.seed)
     pops = [init_population(cfg.cell_space, cfg["population_size"],
                             random.Random(derived_seed(cfg.seed, "population", l)), cfg.reference_cells,
@@ -220,11 +306,22 @@ def warmup(config: dict, data_dir, out_dir) -> None:
         cells = [cfg.reference_cells for _ in pops]
         members = [[pop.find(c.id) for c in cfg.reference_cells] for pop in pops]
     train, val = _data(data_dir, cfg, -1)
-    model = Supernet(cfg.backbone, cells, cfg.seed).to(device)
+    model = D.global_batch_layers(Supernet(cfg.backbone, cells, cfg.seed)).to(device)
+    if compute.cuda:
+        model = model.to(memory_format=torch.channels_last)
     opt = _weight_optimizer(model, cfg, None)
-    train_stats = train_warmup(model, train, cfg["warmup"]["epochs"], opt, mode,
-                               random.Random(derived_seed(cfg.seed, "warmup")), device)
-    val_stats = evaluate(model, None, val, device, uniform=True)
+    fingerprint = _fingerprint(cfg, "warmup", [Path(data_dir) / f for f in ("split.json", "dataset.pt")])
+    state = _load_state(state_dir, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"])
+    stats = _stats(state)
+    save = _saver(state_dir, fingerprint, stats, {"model": model, "optimizer": opt})
+    train_stats = train_warmup(model, train, cfg["warmup"]["epochs"], opt, mode, derived_seed(cfg.seed, "warmup"),
+                               compute, stats, 0 if state is None else state["step"],
+                               cfg["checkpoint_every_steps"], save)
+    val_stats = evaluate(model, None, val, compute, uniform=True)
     weights = [torch.full((len(layer),), 1.0 / len(layer)) for layer in cells]
     objective = _objective(cfg, cells)
     sampled = _sampled_doc(cells, members, None, weights, objective, -1)
@@ -237,19 +334,25 @@ def warmup(config: dict, data_dir, out_dir) -> None:
                "expected_network_madds": sampled["expected_network_madds"],
                "budget_madds": objective.budget, "device": str(device),
                "wall_time_s": time.perf_counter() - start}
-    _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, -1, cfg.backbone), sampled, metrics)
+    _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, -1, cfg.backbone), sampled, metrics,
+                   state_dir)
 
 
-def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int) -> None:
+def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, state_dir=None) -> None:
     """One generation (0-based): per layer sample K cells (tournament + mutation, plus reference
     cells in mode ``candidate``), train weights and alphas (Eqn. 4), update the sampled cells'
-    fitness (Eqn. 5), shrink each population back to P (aging or remove-worst)."""
+    fitness (Eqn. 5), shrink each population back to P (aging or remove-worst). Resumable from
+    ``state_dir``."""
     start = time.perf_counter()
     cfg = SearchConfig.from_dict(config)
     if isinstance(generation, bool) or not isinstance(generation, int) or generation < 0:
         raise SpecError("generation", "expected an integer >= 0", generation)
     pops, ckpt = _read_previous(cfg, prev_dir, generation)
-    device = pick_device(cfg.device)
+    if D.must_launch(config):
+        return D.launch(f"{__name__}:run_generation", config, str(data_dir), str(prev_dir), str(out_dir),
+                        generation, None if state_dir is None else str(state_dir))
+    compute = _compute(cfg)
+    device = compute.device
     seed_everything(cfg.seed)
     set_rng_state(ckpt["rng"])
     rng = random.Random(derived_seed(cfg.seed, "sample", generation))
@@ -257,19 +360,37 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int) -
                             cfg.cell_space, rng, generation)[0] for pop in pops]
     cells = [[m.cell for m in layer] for layer in members]
     train, val = _data(data_dir, cfg, generation)
-    model = Supernet(cfg.backbone, cells, cfg.seed)
+    model = D.global_batch_layers(Supernet(cfg.backbone, cells, cfg.seed))
     _populate(model, ckpt, pops, cfg["mutant_init"], str(Path(prev_dir) / "checkpoint.pt"))
     model.to(device)
+    if compute.cuda:
+        model = model.to(memory_format=torch.channels_last)
     weight_opt = _weight_optimizer(model, cfg, ckpt)
     alphas = [torch.zeros(len(layer), device=device, requires_grad=True) for layer in cells]
     alpha_opt = torch.optim.Adam(alphas, lr=cfg["alpha_lr"], weight_decay=cfg["alpha_weight_decay"])
     objective = _objective(cfg, cells)
+    inputs = [Path(data_dir) / f for f in ("split.json", "dataset.pt")] + \
+        [Path(prev_dir) / f for f in ("population.json", "checkpoint.pt")]
+    fingerprint = _fingerprint(cfg, f"generation {generation}", inputs)
+    state = _load_state(state_dir, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        weight_opt.load_state_dict(state["weight_optimizer"])
+        with torch.no_grad():
+            for a, saved in zip(alphas, state["alphas"]):
+                a.copy_(saved)
+        alpha_opt.load_state_dict(state["alpha_optimizer"])
+        set_rng_state(state["rng"])
+    stats = _stats(state)
+    save = _saver(state_dir, fingerprint, stats, {"model": model, "weight_optimizer": weight_opt,
+                                                  "alphas": alphas, "alpha_optimizer": alpha_opt})
     train_stats = train_generation(model, alphas, objective, train, val, cfg["epochs_per_generation"],
-                                   weight_opt, alpha_opt, cfg["update"], device)
+                                   weight_opt, alpha_opt, cfg["update"], compute, stats,
+                                   0 if state is None else state["step"], cfg["checkpoint_every_steps"], save)
     with torch.no_grad():
         weights = [mixing_weights(a, cfg["mixing"]).cpu() for a in alphas]
         penalty = float(objective.penalty(weights))
-    val_stats = evaluate(model, [w.to(device) for w in weights], val, device)
+    val_stats = evaluate(model, [w.to(device) for w in weights], val, compute)
     fitness_rng = random.Random(derived_seed(cfg.seed, "fitness", generation))
     for layer, w in zip(members, weights):
         for member, weight in zip(layer, w.tolist()):
@@ -288,7 +409,8 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int) -
                "expected_network_madds": sampled["expected_network_madds"],
                "budget_madds": objective.budget, "constraint_loss": penalty, "device": str(device),
                "wall_time_s": time.perf_counter() - start}
-    _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, generation, cfg.backbone), sampled, metrics)
+    _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, generation, cfg.backbone), sampled, metrics,
+                   state_dir)
 
 
 def export_space(config: dict, last_dir, out_path) -> None:

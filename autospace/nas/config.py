@@ -25,6 +25,7 @@ OPTIONS = {
     "arch_paths": Option(2, int, low=1),
     "include_zero": Option(True, bool),
     "random_trials": Option(100, int, low=1),
+    "amp": Option("bf16", str, choices=("bf16", "none")),
 }
 
 
@@ -39,7 +40,8 @@ class NASConfig:
     ProxylessNAS estimate samples for an architecture step (2 as in ProxylessNAS; >= the number
     of choices uses all); ``penalty_weight`` scales ``max(0, E[MAdds] / budget - 1)``;
     ``include_zero`` adds the zero op (skip) on layers that can be skipped; ``random_trials``
-    bounds the rejection sampling of ``random``.
+    bounds the rejection sampling of ``random``; ``amp``: bf16 autocast on CUDA (with
+    channels-last inputs), ``none``: float32.
     """
 
     algorithm: str
@@ -57,6 +59,7 @@ class NASConfig:
     arch_paths: int
     include_zero: bool
     random_trials: int
+    amp: str
 
     @classmethod
     def from_dict(cls, data) -> "NASConfig":

@@ -11,8 +11,8 @@ import random
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
+from .. import distributed as D
 from ..backbone import get_backbone
 from ..counter import network_cost
 from ..data import Splits
@@ -62,7 +62,8 @@ def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torc
     return p * (gate_grad - (gate_grad * p).sum())
 
 
-def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: torch.Generator) -> None:
+def _arch_step_proxyless(net: SuperNet, batch, penalty, a_opt, paths: int, gen: torch.Generator,
+                         compute: D.Compute) -> None:
     """One ProxylessNAS architecture update: per layer sample ``paths`` candidate paths from the
     softmax, binarise one of them (gates), back-propagate to the gates and map dL/dg to the
     logits: dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i) over the sampled paths. When fewer
@@ -78,8 +79,11 @@ def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: t
         gates[pick] = 1.0
         m.active, m.gates = active.tolist(), gates.requires_grad_()
     a_opt.zero_grad(set_to_none=False)
-    loss = F.cross_entropy(net(x), y) + penalty()
+    x, y, n = compute.inputs(*batch)
+    with compute.autocast():
+        loss = D.loss_sum(net(x), y) / n + penalty()
     loss.backward()
+    D.sync_grads([*net.arch_parameters(), *(m.gates for m in net.mixed)])
     before = []
     for m in net.mixed:
         idx = torch.tensor(m.active, device=m.alpha.device)
@@ -94,9 +98,11 @@ def _arch_step_proxyless(net: SuperNet, x, y, penalty, a_opt, paths: int, gen: t
             m.gates = None
 
 
-def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, device, gen: torch.Generator) -> None:
+def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, compute: D.Compute,
+                   gen: torch.Generator) -> None:
     """Alternate weight steps (search_train, SGD with cosine decay) and, after the warm-up epochs,
-    architecture steps (search_val, Adam) with the expected-MAdds hinge penalty."""
+    architecture steps (search_val, Adam) with the expected-MAdds hinge penalty. Batches are
+    global: each rank trains on its shard and the gradients are summed over the ranks."""
     xt, yt = splits.tensors("search_train")
     xv, yv = splits.tensors("search_val")
     steps = math.ceil(len(xt) / cfg.batch_size)
@@ -106,8 +112,8 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, d
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.0, 0.999),
                              weight_decay=cfg.arch_weight_decay)
 
-    def penalty() -> torch.Tensor:
-        return cfg.penalty_weight * torch.relu(net.expected_madds() / budget - 1).float()
+    def penalty() -> torch.Tensor:  # divided by the ranks, whose gradients are summed
+        return cfg.penalty_weight * torch.relu(net.expected_madds() / budget - 1).float() / D.world_size()
 
     net.train()
     for epoch in range(cfg.epochs):
@@ -119,20 +125,27 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, d
                 m.active = None if cfg.algorithm == "darts" else \
                     [torch.multinomial(m.probs().detach().cpu(), 1, generator=gen).item()]
             w_opt.zero_grad(set_to_none=True)
-            F.cross_entropy(net(xt[idx].to(device)), yt[idx].to(device)).backward()
+            x, y, n = compute.inputs(xt[idx], yt[idx])
+            with compute.autocast():
+                loss = D.loss_sum(net(x), y) / n
+            loss.backward()
+            D.sync_grads(net.weight_parameters())
             w_opt.step()
             sched.step()
             if epoch < cfg.warmup_epochs:
                 continue
             vidx = torch.randint(len(xv), (cfg.batch_size,), generator=gen)
-            x, y = xv[vidx].to(device), yv[vidx].to(device)
             if cfg.algorithm == "proxyless":
-                _arch_step_proxyless(net, x, y, penalty, a_opt, cfg.arch_paths, gen)
+                _arch_step_proxyless(net, (xv[vidx], yv[vidx]), penalty, a_opt, cfg.arch_paths, gen, compute)
             else:
                 for m in net.mixed:
                     m.active = None
                 a_opt.zero_grad(set_to_none=True)
-                (F.cross_entropy(net(x), y) + penalty()).backward()
+                x, y, n = compute.inputs(xv[vidx], yv[vidx])
+                with compute.autocast():
+                    loss = D.loss_sum(net(x), y) / n + penalty()
+                loss.backward()
+                D.sync_grads(net.arch_parameters())
                 a_opt.step()
 
 
@@ -152,8 +165,10 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
     (the architecture spec, within the budget), ``out_dir/nas.json`` (final architecture weights
     and probabilities per layer, chosen ids, repair swaps, MAdds, params, budget) and
     ``out_dir/config.json`` (the resolved config). ``config`` holds ``seed``, ``device``,
-    ``backbone`` and ``nas``. Every input is checked before anything is written."""
-    seed = check_step_config(config, ("seed", "device", "backbone", "nas"))
+    ``backbone``, ``nas`` and ``distributed`` (the supernet training then runs on that many
+    processes; rank 0 writes). Every input is checked before anything is written."""
+    seed = check_step_config(config, ("seed", "device", "backbone", "nas", "distributed"))
+    D.Settings.from_config(config)
     cfg = NASConfig.from_dict(config.get("nas"))
     backbone = get_backbone(config.get("backbone", "fmnist_small"))
     space = load_space(space_path, expected=backbone)
@@ -163,6 +178,9 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
     choices = layer_choices(space, cfg.include_zero)
     fixed, costs = choice_costs(space, choices)
     check_feasible(space, fixed, costs, budget)
+    if cfg.algorithm != "random" and D.must_launch(config):
+        return D.launch(f"{__name__}:search", config, str(space_path), str(data_dir), str(out_dir))
+    compute = D.Compute(D.device_for(device), cfg.amp)
 
     seed_everything(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -172,8 +190,10 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
                                                             random.Random(seed))
         alphas = [[0.0] * len(c) for c in choices]
     else:
-        net = SuperNet(space, choices).to(device)
-        train_supernet(net, cfg, budget, Splits(data_dir), device, gen)
+        net = D.global_batch_layers(SuperNet(space, choices)).to(compute.device)
+        if compute.cuda:
+            net = net.to(memory_format=torch.channels_last)
+        train_supernet(net, cfg, budget, Splits(data_dir), compute, gen)
         alphas = [m.alpha.detach().cpu().tolist() for m in net.mixed]
         chosen = [max(range(len(a)), key=lambda j, a=a: (a[j], -j)) for a in alphas]
     logprobs = [torch.log_softmax(torch.tensor(a, dtype=torch.float64), 0).tolist() for a in alphas]
@@ -191,6 +211,8 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
               "params": cost.params, "layers": layers, "repair_swaps": swaps, **extra}
     resolved = {"seed": seed, "device": str(device), "backbone": config.get("backbone", "fmnist_small"),
                 "nas": cfg.to_dict()}
+    if not D.is_main():
+        return
     out_dir = Path(out_dir)
     write_text(out_dir / "arch.json", spec.dumps())
     write_json(out_dir / "nas.json", report)

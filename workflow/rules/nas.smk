@@ -21,14 +21,14 @@ rule nas:
     output:
         **files(L.NAS, L.NAS_FILES),
     params:
-        config=lambda wc: {**section("device", "backbone", "nas"), "seed": int(wc.seed)},
+        config=lambda wc: {**section("device", "backbone", "nas", "distributed"), "seed": int(wc.seed)},
     log:
         log_file("nas", "{space}_seed_{seed}"),
     benchmark:
         bench_file("nas", "{space}_seed_{seed}")
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=config["distributed"]["processes"],
     conda:
         "../../envs/autospace.yaml"
     script:

@@ -4,14 +4,15 @@ rule warmup:
     output:
         **files(L.WARMUP, L.SEARCH_FILES),
     params:
-        config=section(*SEARCH_KEYS),
+        config=section(*SEARCH_KEYS, "distributed"),
+        state=under(L.STATE, "search/warmup"),
     log:
         log_file("warmup"),
     benchmark:
         bench_file("warmup")
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=config["distributed"]["processes"],
     conda:
         "../../envs/autospace.yaml"
     script:
@@ -25,14 +26,15 @@ rule evolve:
     output:
         **files(L.GEN, L.SEARCH_FILES),
     params:
-        config=section(*SEARCH_KEYS),
+        config=section(*SEARCH_KEYS, "distributed"),
+        state=under(L.STATE, "search/gen_{gen}"),
     log:
         log_file("evolve", "gen_{gen}"),
     benchmark:
         bench_file("evolve", "gen_{gen}")
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=config["distributed"]["processes"],
     conda:
         "../../envs/autospace.yaml"
     script:

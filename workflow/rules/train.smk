@@ -5,7 +5,7 @@ rule train:
     output:
         **files(L.TRAIN, L.TRAIN_FILES),
     params:
-        config=lambda wc: {**section("device", "train"), "seed": int(wc.seed)},
+        config=lambda wc: {**section("device", "train", "distributed"), "seed": int(wc.seed)},
         state=under(L.STATE, "train/{space}/seed_{seed}"),
     log:
         log_file("train", "{space}_seed_{seed}"),
@@ -13,7 +13,7 @@ rule train:
         bench_file("train", "{space}_seed_{seed}")
     threads: config["threads"]
     resources:
-        gpu=1,
+        gpu=config["distributed"]["processes"],
     conda:
         "../../envs/autospace.yaml"
     script:
