@@ -7,6 +7,7 @@ Recipe keys (``train`` section, or a YAML/JSON recipe file) and defaults follow 
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import sys
 from dataclasses import asdict, dataclass
@@ -195,8 +196,8 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
         model = model.to(memory_format=torch.channels_last)
     optimizer = make_optimizer(model, recipe)
     steps = math.ceil(len(x) / recipe.batch_size)
-    total, warmup = recipe.epochs * steps, round(recipe.warmup_epochs * steps)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(s, warmup, total))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
+        lr_factor, warmup_steps=round(recipe.warmup_epochs * steps), total_steps=recipe.epochs * steps))
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.amp) if cuda else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
     ema = copy.deepcopy(model) if recipe.ema_decay else None
@@ -247,9 +248,9 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
                 logits = model(xb)
-                total = D.loss_sum(logits, yb, label_smoothing=recipe.label_smoothing)
+                loss = D.loss_sum(logits, yb, label_smoothing=recipe.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total / len(idx)).backward()
+            scaler.scale(loss / len(idx)).backward()
             D.sync_grads(model.parameters())
             scaler.step(optimizer)
             scaler.update()
@@ -258,7 +259,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
                 with torch.no_grad():
                     for e, w in zip(ema.state_dict().values(), model.state_dict().values()):
                         e.lerp_(w, 1 - recipe.ema_decay) if e.is_floating_point() else e.copy_(w)
-            sums = [sums[0] + total.item(), sums[1] + (logits.argmax(1) == yb).sum().item(), sums[2] + len(yb)]
+            sums = [sums[0] + loss.item(), sums[1] + (logits.argmax(1) == yb).sum().item(), sums[2] + len(yb)]
             bar.update(1)
             if recipe.checkpoint_every_steps and (step + 1) % recipe.checkpoint_every_steps == 0 \
                     and step + 1 < steps:

@@ -15,7 +15,7 @@ from autospace.errors import SpecError
 from autospace.evaluate import evaluate
 from autospace.runtime import load_checkpoint
 from autospace.space import reference_space
-from autospace.train import TrainRecipe, train
+from autospace.train import TrainRecipe, lr_factor, train
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = {"epochs": 2, "batch_size": 32, "val_size": 32, "checkpoint_every_steps": 2, "ema_decay": 0.9,
@@ -56,6 +56,9 @@ def test_killed_mid_epoch_and_restarted_gives_bitwise_identical_weights(tmp_path
     log = (tmp_path / "out" / "log.csv").read_text().splitlines()
     assert log[0] == "epoch,lr,train_loss,train_acc,val_loss,val_acc" and len(log) == 3
     assert json.loads((tmp_path / "out" / "config.json").read_text())["train"]["ema_decay"] == 0.9
+    lr0 = TrainRecipe.from_dict(RECIPE).lr  # 4 steps an epoch, 2 of warm-up: the schedule at steps 4 and 8
+    assert [float(row.split(",")[1]) for row in log[1:]] == pytest.approx(
+        [lr0 * lr_factor(4, 2, 8), lr0 * lr_factor(8, 2, 8)], rel=1e-12, abs=1e-15)
 
 
 def test_checkpoint_from_another_architecture_names_the_file(tmp_path, tiny_data, arch):
