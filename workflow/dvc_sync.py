@@ -54,7 +54,7 @@ def stages_for(config: dict, configfiles: list[str]) -> dict:
                  "deps": list(job["input"]) + [f"scripts/{job['rule']}.py"]}
         if L.RULE_PARAMS[job["rule"]]:
             stage["params"] = [{resolved: L.RULE_PARAMS[job["rule"]]}]
-        outs = job["output"] + [L.benchmark_file(exp, job)]
+        outs = job["output"] + [L.benchmark_file(exp, job), L.provenance_file(exp, job)]
         stage["outs"] = [{out: {"persist": True}} for out in outs]
         stages[stage_name(exp, job)] = stage
     # the resolved config is written by the workflow's onsuccess handler, at the end of any run

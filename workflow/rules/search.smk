@@ -3,8 +3,10 @@ rule warmup:
         **files(L.DATA, L.DATA_FILES),
     output:
         **files(L.WARMUP, L.SEARCH_FILES),
+        provenance=provenance_file("warmup"),
     params:
         config=section(*SEARCH_KEYS),
+        lineage=lineage("warmup"),
     log:
         log_file("warmup"),
     benchmark:
@@ -24,8 +26,10 @@ rule evolve:
         **files(L.DATA, L.DATA_FILES),
     output:
         **files(L.GEN, L.SEARCH_FILES),
+        provenance=provenance_file("evolve", "gen_{gen}"),
     params:
         config=section(*SEARCH_KEYS),
+        lineage=lineage("evolve"),
     log:
         log_file("evolve", "gen_{gen}"),
     benchmark:
@@ -45,8 +49,10 @@ rule export_space:
         population=under(LAST, "population.json"),
     output:
         space=path(L.SPACE_LEARNED),
+        provenance=provenance_file("export_space"),
     params:
         config=section(*SEARCH_KEYS),
+        lineage=lineage("export_space"),
     log:
         log_file("export_space"),
     benchmark:
