@@ -50,9 +50,9 @@ def read_idx(raw: bytes, source: str) -> np.ndarray:
 
 
 def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path) -> Path:
-    """The folder holding the four archives: ``root``, else Debian's, else torchvision's download."""
-    candidates = [Path(root)] if root else []
-    candidates.append(Path(DEBIAN_ROOT))
+    """The folder holding the four archives: ``root`` if given, else Debian's; else torchvision's
+    download (``download``); a ``root`` without them is an error, never silently replaced."""
+    candidates = [Path(root)] if root else [Path(DEBIAN_ROOT)]
     for folder in candidates:
         if all((folder / name).is_file() for name in FASHION_MNIST_FILES):
             return folder
