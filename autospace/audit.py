@@ -85,7 +85,8 @@ def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path)
         return "no provenance record lists it as an output"
     rec = records[by_output[rel]]
     if rec["outputs"][rel] != current:
-        return f"content differs from its provenance record {by_output[rel]} (sha256 {str(rec['outputs'][rel])[:12]}...)"
+        written = str(rec["outputs"][rel])[:12]
+        return f"content differs from its provenance record {by_output[rel]} (sha256 {written}...)"
     for parent, recorded in rec.get("inputs", {}).items():
         if recorded is None:
             return f"its parent {parent} did not exist when it was made"

@@ -10,6 +10,7 @@ seeded permutation that is written down; the test set is only for final evaluati
 from __future__ import annotations
 
 import gzip
+import shutil
 import hashlib
 from pathlib import Path
 
@@ -57,6 +58,7 @@ def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path
         if all((folder / name).is_file() for name in FASHION_MNIST_FILES):
             return folder
     if download:
+        made = not Path(cache_dir).exists()
         try:
             from torchvision.datasets import FashionMNIST
 
@@ -64,6 +66,8 @@ def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path
             FashionMNIST(str(cache_dir), train=False, download=True)
             return Path(cache_dir) / "FashionMNIST" / "raw"
         except Exception as err:  # no network, proxy errors...
+            if made:  # leave no partial download behind
+                shutil.rmtree(cache_dir, ignore_errors=True)
             raise SpecError("data.root", f"Fashion-MNIST not found and the download failed ({err}); {HOW_TO_GET}",
                             root) from None
     raise SpecError("data.root", f"Fashion-MNIST not found; {HOW_TO_GET}", root or DEBIAN_ROOT)
