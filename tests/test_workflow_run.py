@@ -88,6 +88,8 @@ def test_dvc_yaml_matches_the_snakemake_dag(run):
     assert audit <= {r["output_file"] for r in rows}
     assert all((repo / f).is_file() for f in extra)
     for row in rows:
+        if row["output_file"] in audit:
+            continue
         stage = stages[outs[row["output_file"]]]
         inputs = {f for f in row["input-file(s)"].split(",") if f and f != "-"}
         assert inputs <= set(stage["deps"]), (row["output_file"], inputs - set(stage["deps"]))
