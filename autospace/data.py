@@ -58,7 +58,7 @@ def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path
         if all((folder / name).is_file() for name in FASHION_MNIST_FILES):
             return folder
     if download:
-        made = not Path(cache_dir).exists()
+        made = [p for p in (Path(cache_dir), *Path(cache_dir).parents) if not p.exists()]
         try:
             from torchvision.datasets import FashionMNIST
 
@@ -66,8 +66,8 @@ def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path
             FashionMNIST(str(cache_dir), train=False, download=True)
             return Path(cache_dir) / "FashionMNIST" / "raw"
         except Exception as err:  # no network, proxy errors...
-            if made:  # leave no partial download behind
-                shutil.rmtree(cache_dir, ignore_errors=True)
+            if made:  # leave no partial download behind, nor the folders it made
+                shutil.rmtree(made[-1], ignore_errors=True)
             raise SpecError("data.root", f"Fashion-MNIST not found and the download failed ({err}); {HOW_TO_GET}",
                             root) from None
     raise SpecError("data.root", f"Fashion-MNIST not found; {HOW_TO_GET}", root or DEBIAN_ROOT)
