@@ -1,4 +1,5 @@
-"""The ``autospace`` command line. Bad input prints one line naming the field and exits 2."""
+"""The ``autospace`` command line. Bad input prints one line naming the field and exits 2; a failed
+audit exits 1."""
 
 from __future__ import annotations
 
@@ -40,6 +41,18 @@ def _cell_stats(args) -> dict:
     return {"params": cost.params, "madds": cost.madds, "id": cell.id}
 
 
+def _audit(args) -> dict:
+    from .audit import audit, failure_lines, write_report
+
+    report = audit(args.results, dvc=not args.no_dvc)
+    out = Path(args.results)
+    write_report(report, out / "audit.json", out / "audit.md")
+    for line in failure_lines(report):
+        print(f"FAIL {line}", file=sys.stderr)
+    return {"ok": report["ok"], "artifacts": len(report["artifacts"]), "failing": sorted(report["failures"]),
+            "report": str(out / "audit.md")}
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autospace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -57,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--stride", type=int, default=1)
     cell.add_argument("--resolution", type=int, required=True)
     cell.set_defaults(run=_cell_stats)
+    check = sub.add_parser("audit", help="check every artifact of an experiment: DVC record, lineage, validity; "
+                                         "writes audit.json and audit.md, exits 1 naming each failing artifact")
+    check.add_argument("results", help="the experiment's results folder, results/<experiment>")
+    check.add_argument("--no-dvc", action="store_true", help="skip the comparison with dvc.lock")
+    check.set_defaults(run=_audit)
     return parser
 
 
@@ -68,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"autospace {args.command}: error: {err}", file=sys.stderr)
         return 2
     print(json.dumps(result, sort_keys=True))
-    return 0
+    return 1 if result.get("ok") is False else 0
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ seeded permutation that is written down; the test set is only for final evaluati
 from __future__ import annotations
 
 import gzip
+import shutil
 import hashlib
 from pathlib import Path
 
@@ -50,13 +51,14 @@ def read_idx(raw: bytes, source: str) -> np.ndarray:
 
 
 def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path) -> Path:
-    """The folder holding the four archives: ``root``, else Debian's, else torchvision's download."""
-    candidates = [Path(root)] if root else []
-    candidates.append(Path(DEBIAN_ROOT))
+    """The folder holding the four archives: ``root`` if given, else Debian's; else torchvision's
+    download (``download``); a ``root`` without them is an error, never silently replaced."""
+    candidates = [Path(root)] if root else [Path(DEBIAN_ROOT)]
     for folder in candidates:
         if all((folder / name).is_file() for name in FASHION_MNIST_FILES):
             return folder
     if download:
+        made = [p for p in (Path(cache_dir), *Path(cache_dir).parents) if not p.exists()]
         try:
             from torchvision.datasets import FashionMNIST
 
@@ -64,6 +66,8 @@ def locate_fashion_mnist(root: str | None, download: bool, cache_dir: str | Path
             FashionMNIST(str(cache_dir), train=False, download=True)
             return Path(cache_dir) / "FashionMNIST" / "raw"
         except Exception as err:  # no network, proxy errors...
+            if made:  # leave no partial download behind, nor the folders it made
+                shutil.rmtree(made[-1], ignore_errors=True)
             raise SpecError("data.root", f"Fashion-MNIST not found and the download failed ({err}); {HOW_TO_GET}",
                             root) from None
     raise SpecError("data.root", f"Fashion-MNIST not found; {HOW_TO_GET}", root or DEBIAN_ROOT)

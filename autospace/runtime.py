@@ -156,9 +156,35 @@ def redirect_output(log_path: str | Path | None):
 
 
 @contextlib.contextmanager
-def job(log_path: str | Path | None, threads: int | None = None):
-    """A workflow job: its output goes to its log file, torch uses ``threads`` CPU threads."""
+def job(log_path: str | Path | None, threads: int | None = None, lineage: dict | None = None):
+    """A workflow job: its output goes to its log file, torch uses ``threads`` CPU threads.
+
+    ``lineage`` (plain values: ``rule``, ``wildcards``, ``params`` -- the config values the job
+    uses --, ``input`` and ``output`` file lists, ``path``): on success, the job's provenance
+    record is written atomically to ``path`` (see :mod:`autospace.provenance`); on failure, none.
+    """
     if threads:
         torch.set_num_threads(threads)
     with redirect_output(log_path):
+        recorder = None
+        if lineage is not None:
+            from .provenance import Recorder
+
+            recorder = Recorder(lineage)
         yield
+        if recorder is not None:
+            recorder.write()
+
+
+def report_resume():
+    """An ``on_step(epoch, step)`` callback for training loops: at the first step taken, prints
+    ``resumed from step S of epoch E`` if that step was not the very first one (0-based step
+    within the epoch it continued, 1-based epoch), so a log shows that a run resumed."""
+    first = [True]
+
+    def on_step(epoch: int, step: int) -> None:
+        if first[0] and (epoch, step) != (0, 1):
+            print(f"resumed from step {step - 1} of epoch {epoch + 1}", flush=True)
+        first[0] = False
+
+    return on_step

@@ -6,7 +6,7 @@ sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace.runtime import job  # noqa: E402
 from autospace.tables import t1_imagenet, t5_search_cost, trained_top1, write_table  # noqa: E402
 
-with job(snakemake.log[0], snakemake.threads):  # noqa: F821
+with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     p = snakemake.params  # noqa: F821
     trained = trained_top1(snakemake.input.metrics, p.budget_madds) if p.imagenet else {}  # noqa: F821
     write_table(t1_imagenet(trained), str(snakemake.output.t1)[:-len(".csv")])  # noqa: F821

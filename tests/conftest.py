@@ -25,3 +25,14 @@ def tiny_data(tmp_path_factory):
     data.prepare_fashion_mnist(out, root=None, download=False, seed=0, search_val_size=32,
                                search_train_size=64, train_size=160, test_size=100)
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """The whole DAG on the tiny config in a project copy, once per session (shared by the
+    workflow tests): (repo, completed process)."""
+    from workflow_helpers import TINY, project_copy, snakemake
+
+    repo = project_copy(tmp_path_factory.mktemp("wf") / "repo")
+    proc = snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=600)
+    return repo, proc

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import re
 import shutil
 import sys
 
@@ -14,39 +15,24 @@ from autospace.builder import build_network
 from autospace.profile import hook_cost
 from autospace.space import load_space
 from autospace.spec import load_spec
-from workflow_helpers import REPO, dvc, project_copy, snakemake
+from workflow_helpers import REPO, TINY, dvc, snakemake, tiny_config
 
 sys.path.insert(0, str(REPO / "workflow"))
 import layout as L  # noqa: E402
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
-TINY = ".test/config/config.yaml"
-
-
-def tiny_config() -> dict:
-    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    over = yaml.safe_load((REPO / TINY).read_text())
-
-    def update(a, b):
-        for k, v in b.items():
-            a[k] = update(a[k], v) if isinstance(v, dict) else v
-        return a
-
-    return update(base, over)
 
 
 def digests(root, exp="tiny") -> dict[str, str]:
     base = root / "results" / exp
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(base.rglob("*")) if p.is_file() and ".state" not in p.parts
-            and p.name != ".gitignore"}
+            and p.name != ".gitignore" and p.name not in L.AUDIT_FILES}
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    repo = project_copy(tmp_path_factory.mktemp("wf") / "repo")
-    proc = snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=300)
-    return repo, proc
+@pytest.fixture
+def run(tiny_run):
+    return tiny_run
 
 
 def test_every_artifact_exists_and_is_valid(run):
@@ -94,11 +80,16 @@ def test_dvc_yaml_matches_the_snakemake_dag(run):
     rows = [dict(zip(header, line.split("\t"))) for line in summary[1:] if "\t" in line]
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     outs = {next(iter(o)): name for name, st in stages.items() for o in st["outs"]}
-    # besides the jobs' outputs, DVC records their benchmark files and the resolved config
+    # besides the jobs' outputs, DVC records their benchmark files and the resolved config; the
+    # audit's report is the one output DVC does not record (it audits DVC's records)
     extra = {o for o in outs if o.startswith("results/tiny/benchmarks/")} | {"results/tiny/config.yaml"}
-    assert {r["output_file"] for r in rows} == {o for o in outs if o.startswith("results/tiny/")} - extra
+    audit = {f"results/tiny/{f}" for f in L.AUDIT_FILES}
+    assert {r["output_file"] for r in rows} - audit == {o for o in outs if o.startswith("results/tiny/")} - extra
+    assert audit <= {r["output_file"] for r in rows}
     assert all((repo / f).is_file() for f in extra)
     for row in rows:
+        if row["output_file"] in audit:
+            continue
         stage = stages[outs[row["output_file"]]]
         inputs = {f for f in row["input-file(s)"].split(",") if f and f != "-"}
         assert inputs <= set(stage["deps"]), (row["output_file"], inputs - set(stage["deps"]))
@@ -116,6 +107,9 @@ def test_dvc_records_push_pull_round_trip(run, tmp_path):
     dvc("pull", *stages, cwd=repo)
     assert digests(repo) == before
     snakemake("--touch", "--cores", "1", "--configfile", TINY, cwd=repo)
+    # the audit's report is not a DVC output: only the audit runs again
+    proc = snakemake("--cores", "1", "--configfile", TINY, cwd=repo)
+    assert set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M)) == {"audit", "all"}
     out = snakemake("-n", "--configfile", TINY, cwd=repo).stdout
     assert "Nothing to be done" in out
     metrics = dvc("metrics", "show", cwd=repo).stdout

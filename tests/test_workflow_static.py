@@ -9,7 +9,6 @@ import yaml
 from packaging.requirements import Requirement
 
 from autospace.runconfig import config_error
-from randomspecs import with_change
 from workflow_helpers import REPO, snakemake
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
@@ -34,38 +33,7 @@ def test_default_config_is_valid():
     assert config_error(CONFIG, SCHEMA, "config/config.yaml") is None
 
 
-def _broken(path, value=None, delete=False):
-    return with_change(CONFIG, path, value, delete)
-
-
-@pytest.mark.parametrize("path,value,delete,key", [
-    (["experiment"], "a/b", False, "experiment"),
-    (["seed"], "zero", False, "seed"),
-    (["evolution", "population_size"], 0, False, "evolution.population_size"),
-    (["evolution", "mixing"], "max", False, "evolution.mixing"),
-    (["evolution", "colour"], 1, False, "evolution.colour"),
-    (["evolution", "constraint", "mode"], "square", False, "evolution.constraint.mode"),
-    (["nas", "algorithm"], "enas", False, "nas.algorithm"),
-    (["train", "epochs"], None, True, "train.epochs"),
-    (["train", "lr"], -1.0, False, "train.lr"),
-    (["cell_space", "edge_ops"], ["none", "conv2x2"], False, "cell_space.edge_ops[1]"),
-    (["spaces"], ["learned", "darts"], False, "spaces[1]"),
-    (["backbone"], "resnet", False, "backbone"),
-    (["evolution", "reference_cell"], ["n=4 e=6 x=1 act=relu6 att=none merge=sum,sum edges=0>1:conv1x1,2>1:dw3x3"],
-     False, "evolution.reference_cell[0].edges[2>1]"),
-])
-def test_bad_config_names_the_file_and_key(path, value, delete, key):
-    message = config_error(_broken(path, value, delete), SCHEMA, "config/config.yaml")
-    assert message is not None and message.startswith(f"config/config.yaml: {key}: "), message
-    assert "\n" not in message
-
-
-def test_bad_config_stops_snakemake_with_the_key(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("evolution:\n  population_size: -3\n")
-    proc = snakemake("-n", "--configfile", str(bad), check=False)
-    assert proc.returncode != 0
-    assert f"{bad}: evolution.population_size:" in proc.stdout + proc.stderr
+# Malformed configs (and files) are tested through Snakemake in tests/test_bad_input.py.
 
 
 def test_every_config_key_is_commented_and_required():

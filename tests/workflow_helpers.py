@@ -36,9 +36,29 @@ def dvc(*args, cwd, check=True) -> subprocess.CompletedProcess:
 
 
 def project_copy(dest: Path) -> Path:
-    """A copy of the working tree (uncommitted changes included) as a fresh git + DVC repo."""
+    """A copy of the working tree (uncommitted changes included) as a fresh git + DVC repo; the
+    commit's dates are fixed, so copies of the same tree have the same commit (provenance)."""
     shutil.copytree(REPO, dest, ignore=COPY_IGNORE, symlinks=True)
+    fixed = {**env(), "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
-        subprocess.run(cmd, cwd=dest, check=True, env=env())
+        subprocess.run(cmd, cwd=dest, check=True, env=fixed)
     return dest
+
+
+TINY = ".test/config/config.yaml"
+
+
+def tiny_config() -> dict:
+    """config/config.yaml merged with the tiny config, as Snakemake merges them."""
+    import yaml
+
+    base = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    over = yaml.safe_load((REPO / TINY).read_text())
+
+    def update(a, b):
+        for k, v in b.items():
+            a[k] = update(a[k], v) if isinstance(v, dict) else v
+        return a
+
+    return update(base, over)

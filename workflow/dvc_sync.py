@@ -24,6 +24,7 @@ import layout as L  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = "config/config.yaml"
+RESULTS_OF = L.RESULTS + "/"
 
 
 def merged_config(configfiles: list[str]) -> dict:
@@ -44,6 +45,13 @@ def stage_name(exp: str, job: dict) -> str:
     return "-".join([exp, job["rule"], *job["wildcards"].values()])
 
 
+def owned(stage: dict, exp: str) -> bool:
+    """Whether a stage of dvc.yaml belongs to experiment ``exp``: all its outs lie under
+    results/<exp>/ (stage names cannot tell: ``a-b-warmup`` may be experiment a or a-b)."""
+    prefix = RESULTS_OF.format(exp=exp)
+    return all(next(iter(o)).startswith(prefix) for o in stage.get("outs") or [{"": None}])
+
+
 def stages_for(config: dict, configfiles: list[str]) -> dict:
     exp = config["experiment"]
     opts = "".join(f" --configfile {f}" for f in configfiles)
@@ -54,7 +62,7 @@ def stages_for(config: dict, configfiles: list[str]) -> dict:
                  "deps": list(job["input"]) + [f"scripts/{job['rule']}.py"]}
         if L.RULE_PARAMS[job["rule"]]:
             stage["params"] = [{resolved: L.RULE_PARAMS[job["rule"]]}]
-        outs = job["output"] + [L.benchmark_file(exp, job)]
+        outs = job["output"] + [L.benchmark_file(exp, job), L.provenance_file(exp, job)]
         stage["outs"] = [{out: {"persist": True}} for out in outs]
         stages[stage_name(exp, job)] = stage
     # the resolved config is written by the workflow's onsuccess handler, at the end of any run
@@ -70,7 +78,7 @@ def sync(configfiles: list[str]) -> tuple[str, dict]:
     current = yaml.safe_load(path.read_text()) if path.exists() else {}
     current = current or {}
     mine = stages_for(config, configfiles)
-    stages = {k: v for k, v in (current.get("stages") or {}).items() if not k.startswith(f"{exp}-")}
+    stages = {k: v for k, v in (current.get("stages") or {}).items() if not owned(v, exp)}
     stages.update(mine)
     prefix = f"results/{exp}/"
     metrics = [m for m in current.get("metrics") or [] if not m.startswith(prefix)]
@@ -101,8 +109,8 @@ def main() -> int:
     path = ROOT / "dvc.yaml"
     if args.check:
         current = (yaml.safe_load(path.read_text()) or {}).get("stages", {}) if path.exists() else {}
-        prefix = next(iter(mine)).split("-")[0] + "-"
-        if {k: v for k, v in current.items() if k.startswith(prefix)} != mine:
+        exp = merged_config(configfiles)["experiment"]
+        if {k: v for k, v in current.items() if owned(v, exp)} != mine:
             print(f"{path}: the stages of this experiment are out of date with the workflow; "
                   "run python workflow/dvc_sync.py", file=sys.stderr)
             return 1

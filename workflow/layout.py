@@ -19,6 +19,8 @@ FIGURES = RESULTS + "/figures"
 RESOLVED_CONFIG = RESULTS + "/config.yaml"
 LOGS = "logs/{exp}/{rule}"
 BENCH = RESULTS + "/benchmarks/{rule}"
+PROVENANCE = RESULTS + "/provenance/{rule}"  # one lineage record per job (autospace.provenance)
+AUDIT_FILES = ("audit.json", "audit.md")  # written by the audit rule; not DVC outputs (they audit them)
 STATE = RESULTS + "/.state"  # resumable state: not a declared output, so Snakemake never deletes it
 
 DATA_FILES = ("dataset.pt", "split.json")
@@ -42,6 +44,11 @@ def job_name(wildcards: dict) -> str:
 def benchmark_file(exp: str, job: dict) -> str:
     """The Snakemake benchmark file of a job (wall time, memory): a DVC output of its stage too."""
     return f"{BENCH.format(exp=exp, rule=job['rule'])}/{job_name(job['wildcards'])}.tsv"
+
+
+def provenance_file(exp: str, job: dict) -> str:
+    """The provenance record of a job (written by the job itself): a DVC output of its stage too."""
+    return f"{PROVENANCE.format(exp=exp, rule=job['rule'])}/{job_name(job['wildcards'])}.json"
 
 
 def gen_name(g: int) -> str:

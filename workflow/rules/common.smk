@@ -56,6 +56,33 @@ def bench_file(rule, name="job"):
     return posixpath.join(L.BENCH.format(exp=EXP, rule=rule), f"{name}.tsv")
 
 
+def provenance_file(rule, name="job"):
+    return posixpath.join(L.PROVENANCE.format(exp=EXP, rule=rule), f"{name}.json")
+
+
+def config_value(key):
+    """A config value by dotted key (``nas.algorithm``)."""
+    value = config
+    for part in key.split("."):
+        value = value[part]
+    return value
+
+
+def lineage(rule):
+    """A params function giving the job's provenance request, in plain values, to
+    ``autospace.runtime.job``: the rule, wildcards, the config values it reads (its DVC params),
+    its input and output files, and where the record goes (the ``provenance`` output)."""
+
+    def values(wildcards, input, output):
+        return {"rule": rule, "wildcards": dict(wildcards.items()),
+                "params": {key: config_value(key) for key in L.RULE_PARAMS[rule]},
+                "input": [str(f) for f in input],
+                "output": [str(f) for f in output if f != output.provenance],
+                "path": str(output.provenance)}
+
+    return values
+
+
 SEARCH_KEYS = ("seed", "device", "backbone", "cell_space", "evolution")
 
 

@@ -1,10 +1,12 @@
 rule prepare_data:
     output:
         **files(L.DATA, L.DATA_FILES),
+        provenance=provenance_file("prepare_data"),
     params:
         seed=config["seed"],
         data=config["data"],
         resolution=get_backbone(config["backbone"]).skeleton.resolution,
+        lineage=lineage("prepare_data"),
     log:
         log_file("prepare_data"),
     benchmark:

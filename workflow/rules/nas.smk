@@ -1,9 +1,11 @@
 rule hand_space:
     output:
         space=path(L.SPACE_HAND),
+        provenance=provenance_file("hand_space", "{space}"),
     params:
         backbone=config["backbone"],
         reference_cell=config["evolution"]["reference_cell"],
+        lineage=lineage("hand_space"),
     log:
         log_file("hand_space", "{space}"),
     benchmark:
@@ -20,8 +22,10 @@ rule nas:
         space=lambda wc: L.space_file(EXP, wc.space),
     output:
         **files(L.NAS, L.NAS_FILES),
+        provenance=provenance_file("nas", "{space}_seed_{seed}"),
     params:
         config=lambda wc: {**section("device", "backbone", "nas", "distributed"), "seed": int(wc.seed)},
+        lineage=lineage("nas"),
     log:
         log_file("nas", "{space}_seed_{seed}"),
     benchmark:

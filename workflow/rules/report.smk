@@ -5,6 +5,9 @@ rule tables:
         csv=report(under(L.TABLES, "comparison.csv"), caption="../report/comparison.rst",
                    category="Tables", labels={"table": "T2 comparison (CSV)"}),
         md=under(L.TABLES, "comparison.md"),
+        provenance=provenance_file("tables"),
+    params:
+        lineage=lineage("tables"),
     log:
         log_file("tables"),
     benchmark:
@@ -27,11 +30,13 @@ rule paper_tables:
                   category="Tables", labels={"table": "T5 search cost"}),
         t5_md=under(L.TABLES, "t5_search_cost.md"),
         t5_tex=under(L.TABLES, "t5_search_cost.tex"),
+        provenance=provenance_file("paper_tables"),
     params:
         benchmarks=path(L.BENCH, rule=""),
         device=config["device"],
         imagenet=config["data"]["dataset"] == "imagefolder",
         budget_madds=get_nas_budget(),
+        lineage=lineage("paper_tables"),
     log:
         log_file("paper_tables"),
     benchmark:
@@ -54,6 +59,9 @@ rule figures:
         curves=report(under(L.FIGURES, "training_curves.png"), caption="../report/training_curves.rst",
                       category="Training", labels={"figure": "training curves"}),
         curves_pdf=under(L.FIGURES, "training_curves.pdf"),
+        provenance=provenance_file("figures"),
+    params:
+        lineage=lineage("figures"),
     log:
         log_file("figures"),
     benchmark:

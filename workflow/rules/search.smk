@@ -3,9 +3,11 @@ rule warmup:
         **files(L.DATA, L.DATA_FILES),
     output:
         **files(L.WARMUP, L.SEARCH_FILES),
+        provenance=provenance_file("warmup"),
     params:
         config=section(*SEARCH_KEYS, "distributed"),
         state=under(L.STATE, "search/warmup"),
+        lineage=lineage("warmup"),
     log:
         log_file("warmup"),
     benchmark:
@@ -25,9 +27,11 @@ rule evolve:
         **files(L.DATA, L.DATA_FILES),
     output:
         **files(L.GEN, L.SEARCH_FILES),
+        provenance=provenance_file("evolve", "gen_{gen}"),
     params:
         config=section(*SEARCH_KEYS, "distributed"),
         state=under(L.STATE, "search/gen_{gen}"),
+        lineage=lineage("evolve"),
     log:
         log_file("evolve", "gen_{gen}"),
     benchmark:
@@ -47,8 +51,10 @@ rule export_space:
         population=under(LAST, "population.json"),
     output:
         space=path(L.SPACE_LEARNED),
+        provenance=provenance_file("export_space"),
     params:
         config=section(*SEARCH_KEYS),
+        lineage=lineage("export_space"),
     log:
         log_file("export_space"),
     benchmark:

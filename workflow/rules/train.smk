@@ -4,9 +4,11 @@ rule train:
         arch=under(L.NAS, "arch.json"),
     output:
         **files(L.TRAIN, L.TRAIN_FILES),
+        provenance=provenance_file("train", "{space}_seed_{seed}"),
     params:
         config=lambda wc: {**section("device", "train", "distributed"), "seed": int(wc.seed)},
         state=under(L.STATE, "train/{space}/seed_{seed}"),
+        lineage=lineage("train"),
     log:
         log_file("train", "{space}_seed_{seed}"),
     benchmark:
@@ -27,9 +29,11 @@ rule evaluate:
         model=under(L.TRAIN, "model.pt"),
     output:
         metrics=under(L.TRAIN, "metrics.json"),
+        provenance=provenance_file("evaluate", "{space}_seed_{seed}"),
     params:
         config=config["evaluate"],
         labels=lambda wc: {"space": wc.space, "algorithm": config["nas"]["algorithm"], "seed": int(wc.seed)},
+        lineage=lineage("evaluate"),
     log:
         log_file("evaluate", "{space}_seed_{seed}"),
     benchmark:

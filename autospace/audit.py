@@ -1,0 +1,261 @@
+"""Audit of one experiment's results: every artifact against DVC's record, its lineage and its
+own validity.
+
+Checks per artifact (``results/<experiment>/...``; paths are relative to the project root, the
+folder two levels above, as the workflow writes them):
+
+- ``dvc``: size and MD5 equal the out recorded in ``dvc.lock`` (skipped with ``dvc=False``);
+- ``lineage``: a provenance record (``provenance/<rule>/<job>.json``) lists it as an output with
+  its current SHA-256, and every parent the record names is the version its own record says it
+  wrote (a parent rewritten after the child was made fails the child; a changed file fails
+  itself only, not its descendants);
+- ``validity``: checkpoints load with ``weights_only=True``; JSON parses; populations and spaces
+  hold valid cells of the recorded backbone and cell space; architectures are within the NAS
+  MAdds budget of the recorded config and match ``nas.json``; metrics match their architecture;
+  tables equal the ones recomputed from the metrics (and benchmarks) they came from.
+
+Resumable state (``.state/``), DVC's ``.gitignore`` files and the audit's own files are not
+artifacts. Benchmark files and the resolved ``config.yaml`` are written by Snakemake after a job
+and have no provenance record: DVC's record is their check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import tempfile
+from pathlib import Path
+
+import yaml
+
+from .errors import SpecError
+from .provenance import FORMAT, sha256
+from .runtime import load_checkpoint, read_json, write_json, write_text
+
+AUDIT_FILES = ("audit.json", "audit.md")
+NO_PROVENANCE = ("benchmarks", "provenance")  # folders whose files have no provenance record
+
+
+def _md5(path: Path) -> str:
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def dvc_records(lock_path: Path) -> dict[str, dict]:
+    """Every out of ``dvc.lock``: path -> {md5, size}."""
+    if not lock_path.is_file():
+        raise SpecError("dvc.lock", "file not found (audit without the DVC check: --no-dvc)", source=str(lock_path))
+    try:
+        lock = yaml.safe_load(lock_path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SpecError("dvc.lock", f"not valid YAML ({err.__class__.__name__})", source=str(lock_path)) from None
+    return {out["path"]: out for stage in (lock.get("stages") or {}).values() for out in stage.get("outs", [])}
+
+
+def _records(results: Path, root: Path) -> tuple[dict, dict]:
+    """Provenance records under ``results/provenance``: (record path -> record or error,
+    output path -> record path)."""
+    records, by_output = {}, {}
+    for path in sorted((results / "provenance").rglob("*.json")):
+        rel = str(path.relative_to(root))
+        try:
+            rec = read_json(path, "provenance")
+            if not isinstance(rec, dict) or rec.get("format") != FORMAT:
+                raise SpecError("format", f"expected {FORMAT}", rec.get("format") if isinstance(rec, dict) else None,
+                                source=rel)
+        except SpecError as err:
+            records[rel] = err
+            continue
+        records[rel] = rec
+        for out in rec.get("outputs", {}):
+            by_output[out] = rel
+    return records, by_output
+
+
+def _is_artifact(path: Path, results: Path) -> bool:
+    rel = path.relative_to(results)
+    return not (rel.parts[0] == ".state" or path.name == ".gitignore" or str(rel) in AUDIT_FILES
+                or (path.name.startswith(".") and path.name.endswith(".tmp")))
+
+
+def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path) -> str:
+    if rel not in by_output:
+        return "no provenance record lists it as an output"
+    rec = records[by_output[rel]]
+    if rec["outputs"][rel] != current:
+        written = str(rec["outputs"][rel])[:12]
+        return f"content differs from its provenance record {by_output[rel]} (sha256 {written}...)"
+    for parent, recorded in rec.get("inputs", {}).items():
+        if recorded is None:
+            return f"its parent {parent} did not exist when it was made"
+        if parent in by_output:
+            written = records[by_output[parent]]["outputs"][parent]
+            if written != recorded:
+                return f"made from another version of its parent {parent} than the one recorded now"
+        elif not (root / parent).is_file() or sha256(root / parent) != recorded:
+            return f"its parent {parent} changed after it was made"
+    return "ok"
+
+
+def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
+    """Recompute the table file ``rel`` from the metrics (and benchmarks) its record names."""
+    from .compare import write_tables
+    from .tables import t1_imagenet, t5_search_cost, trained_top1, write_table
+
+    metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith("metrics.json")]
+    name = Path(rel).name
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        if name.startswith("comparison."):
+            write_tables(metrics, tmp / "comparison.csv", tmp / "comparison.md")
+        elif name.startswith("t1_imagenet."):
+            params = rec["params"]
+            trained = trained_top1(metrics, _nas_budget(params)) if params["data.dataset"] == "imagefolder" else {}
+            write_table(t1_imagenet(trained), tmp / "t1_imagenet")
+        elif name.startswith("t5_search_cost."):
+            write_table(t5_search_cost(results / "benchmarks", rec["params"]["device"]), tmp / "t5_search_cost")
+        else:
+            return "ok"
+        if (tmp / name).read_bytes() != (root / rel).read_bytes():
+            return "differs from the table recomputed from the metrics it was made from"
+    return "ok"
+
+
+def _nas_budget(params: dict) -> int:
+    from .backbone import get_backbone
+    from .counter import network_cost
+    from .nas.config import NASConfig
+
+    nas = params["nas"] if "nas" in params else {"budget_madds": params["nas.budget_madds"],
+                                                  "budget_ratio": params["nas.budget_ratio"]}
+    reference = network_cost(get_backbone(params["backbone"]).reference_network()).madds
+    return NASConfig.from_dict(nas).budget(reference)
+
+
+def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path) -> str:
+    """Whether the artifact is what its name says, as far as it can be checked alone."""
+    from .backbone import get_backbone
+    from .cells import CellSpace
+    from .counter import network_cost
+    from .evolution.population import load_population
+    from .space import load_space
+    from .spec import load_spec
+
+    name = path.name
+    if name.endswith(".pt"):
+        load_checkpoint(path)
+    elif name.endswith((".yaml", ".yml")):
+        try:
+            yaml.safe_load(path.read_text())
+        except (yaml.YAMLError, UnicodeDecodeError) as err:
+            raise SpecError("yaml", f"not valid YAML ({err.__class__.__name__})", source=rel) from None
+    elif name.endswith(".json"):
+        read_json(path, "json")
+    if rec is None:
+        return "ok"
+    params = rec.get("params", {})
+    if name == "population.json":
+        load_population(path, get_backbone(params["backbone"]), CellSpace.from_dict(params["cell_space"]))
+    elif rec["rule"] in ("export_space", "hand_space"):
+        load_space(path, get_backbone(params["backbone"]))
+    elif name == "arch.json":
+        madds = network_cost(load_spec(path)).madds
+        budget = _nas_budget(params)
+        if madds > budget:
+            return f"{madds} MAdds, over the NAS budget of {budget}"
+        recorded = read_json(path.parent / "nas.json", "nas").get("madds")
+        if recorded != madds:
+            return f"{madds} MAdds, but nas.json records {recorded}"
+    elif rec["rule"] == "evaluate" and name == "metrics.json":
+        arch = next(p for p in rec["inputs"] if p.endswith("arch.json"))
+        cost = network_cost(load_spec(root / arch))
+        metrics = read_json(path, "metrics")
+        if (metrics.get("madds"), metrics.get("params")) != (cost.madds, cost.params):
+            return f"MAdds/params differ from its architecture {arch}"
+        if not 0.0 <= float(metrics.get("top1", -1)) <= 1.0:
+            return "top1 is not a fraction in [0, 1]"
+    elif rec["rule"] in ("tables", "paper_tables"):
+        return _table_check(rec, rel, results, root)
+    return "ok"
+
+
+def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = None) -> dict:
+    """Audit ``results_dir`` (``results/<experiment>``). ``only``: audit just these artifact
+    paths (relative to the project root) and the records of their jobs, instead of every file
+    found or recorded. Returns the report (see :func:`write_report`)."""
+    results = Path(results_dir).resolve()
+    if not results.is_dir():
+        raise SpecError("results", "not a folder", source=str(results_dir))
+    root = results.parent.parent
+    records, by_output = _records(results, root)
+    lock = dvc_records(root / "dvc.lock") if dvc else {}
+    prefix = str(results.relative_to(root)) + "/"
+    if only is None:
+        paths = {str(p.relative_to(root)) for p in results.rglob("*") if p.is_file() and _is_artifact(p, results)}
+        paths |= {p for p in [*lock, *by_output] if p.startswith(prefix)}
+    else:
+        paths = set(only) | {by_output[p] for p in only if p in by_output}
+    artifacts = []
+    for rel in sorted(paths):
+        path = root / rel
+        entry = {"path": rel, "sha256": None, "checks": {}}
+        artifacts.append(entry)
+        if not path.is_file():
+            entry["checks"]["exists"] = "recorded but missing"
+            continue
+        entry["sha256"] = current = sha256(path)
+        checks = entry["checks"]
+        if dvc:
+            out = lock.get(rel)
+            checks["dvc"] = ("not recorded in dvc.lock" if out is None
+                             else "ok" if (out.get("md5"), out.get("size")) == (_md5(path), path.stat().st_size)
+                             else f"content differs from dvc.lock (md5 {out.get('md5')})")
+        inner = Path(rel[len(prefix):])
+        if isinstance(records.get(rel), SpecError):
+            checks["validity"] = str(records[rel])
+            continue
+        if inner.parts[0] not in NO_PROVENANCE and str(inner) != "config.yaml":
+            checks["lineage"] = _lineage(rel, current, records, by_output, root)
+        rec = records.get(by_output.get(rel))
+        if rec is not None and rec.get("code", {}).get("dirty"):
+            entry["note"] = "made from uncommitted code"
+        try:
+            checks["validity"] = _validity(path, rel, rec if checks.get("lineage") == "ok" else None, results, root)
+        except (SpecError, KeyError, ValueError, StopIteration) as err:
+            checks["validity"] = str(err) if isinstance(err, SpecError) else f"{err.__class__.__name__}: {err}"
+    for entry in artifacts:
+        entry["ok"] = all(v == "ok" for v in entry["checks"].values())
+    failures = {e["path"]: [f"{k}: {v}" for k, v in e["checks"].items() if v != "ok"] for e in artifacts if not e["ok"]}
+    return {"format": "autospace-audit/1", "results": prefix.rstrip("/"), "dvc": dvc,
+            "ok": not failures, "artifacts": artifacts, "failures": failures}
+
+
+def summary(report: dict) -> str:
+    """The report as Markdown: the verdict, the failing artifacts, then every artifact's checks."""
+    lines = [f"# Audit of {report['results']}", "",
+             f"{len(report['artifacts'])} artifacts, {len(report['failures'])} failing "
+             f"(DVC records {'checked' if report['dvc'] else 'not checked'}).", ""]
+    if report["failures"]:
+        lines += ["## Failing", ""] + [f"- `{p}`: {'; '.join(r)}" for p, r in report["failures"].items()] + [""]
+    names = ("dvc", "lineage", "validity")
+    lines += ["## Artifacts", "", "| artifact | " + " | ".join(names) + " | note |",
+              "|---|" + "---|" * (len(names) + 1)]
+    for e in report["artifacts"]:
+        cells = [e["checks"].get(n, "n/a").replace("|", "/") for n in names]
+        if "exists" in e["checks"]:
+            cells[0] = e["checks"]["exists"]
+        lines.append(f"| `{e['path']}` | " + " | ".join(cells) + f" | {e.get('note', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_report(report: dict, json_path: str | Path, md_path: str | Path) -> None:
+    write_json(json_path, report)
+    write_text(md_path, summary(report))
+
+
+def failure_lines(report: dict) -> list[str]:
+    """One line per failing artifact: ``<path>: <check>: <reason>; ...``."""
+    return [f"{p}: {'; '.join(r)}" for p, r in report["failures"].items()]
+

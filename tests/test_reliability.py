@@ -1,0 +1,346 @@
+"""Reliability on the tiny config: determinism, audit and tamper detection, isolation, and
+resuming after SIGKILL (issue 7)."""
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+import yaml
+
+from workflow_helpers import BIN, REPO, TINY, dvc, env, project_copy, snakemake, tiny_config
+
+sys.path.insert(0, str(REPO / "workflow"))
+import layout as L  # noqa: E402
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slow]
+#: Files that are timings: Snakemake's benchmarks and T5 (made from them).
+TIMING = re.compile(r"^results/[^/]+/(benchmarks/.*|tables/t5_search_cost\.\w+)$")
+#: Measured times inside otherwise reproducible files: JSON keys, and table columns.
+TIMING_KEYS = {"wall_time_s", "latency_ms"}
+TIMED = re.compile(r"(/metrics\.json|/tables/comparison\.\w+)$")
+
+
+def _untimed(rel: str, data: bytes) -> bytes:
+    """``data`` without its measured times: timing keys of JSON, latency columns of tables."""
+    if rel.endswith(".json"):
+        def drop(value):
+            if isinstance(value, dict):
+                return {k: drop(v) for k, v in value.items() if k not in TIMING_KEYS}
+            return [drop(v) for v in value] if isinstance(value, list) else value
+
+        return json.dumps(drop(json.loads(data)), sort_keys=True).encode()
+    sep = "," if rel.endswith(".csv") else "|"
+    rows = [line.split(sep) for line in data.decode().splitlines()]
+    keep = [k for k, name in enumerate(rows[0]) if "latency" not in name.lower()]
+    return "\n".join(sep.join(row[k] for k in keep if k < len(row)) for row in rows).encode()
+
+
+def reproducible(root, exp="tiny") -> dict[str, str]:
+    """The content hash of every artifact of ``exp`` without its measured times: timing files,
+    resumable state, DVC's .gitignore files and the audit's report (it hashes timing files) left
+    out; timing keys and latency columns masked; provenance records without their ``run`` part
+    (times, host) and without the hashes of files that hold times."""
+    out = {}
+    for p in sorted((root / "results" / exp).rglob("*")):
+        rel = str(p.relative_to(root))
+        if not p.is_file() or TIMING.match(rel) or ".state" in p.parts or p.name == ".gitignore" \
+                or p.name in L.AUDIT_FILES:
+            continue
+        data = p.read_bytes()
+        if "/provenance/" in rel:
+            rec = json.loads(data)
+            del rec["run"]
+            for side in ("inputs", "outputs"):
+                rec[side] = {k: v for k, v in rec[side].items() if not (TIMING.match(k) or TIMED.search(k))}
+            data = json.dumps(rec, sort_keys=True).encode()
+        elif TIMED.search(rel):
+            data = _untimed(rel, data)
+        out[rel] = hashlib.sha256(data).hexdigest()
+    return out
+
+
+def audit_cli(repo, *args):
+    return subprocess.run([sys.executable, "-m", "autospace.cli", "audit", "results/tiny", *args], cwd=repo,
+                          env=env(), capture_output=True, text=True)
+
+
+def flip_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+# ---------------------------------------------------------------------------------------- determinism
+
+def test_same_seed_same_artifacts(tiny_run, tmp_path):
+    repo, _ = tiny_run
+    other = project_copy(tmp_path / "repo")
+    snakemake("--cores", "2", "--configfile", TINY, cwd=other, timeout=600)
+    first, second = reproducible(repo), reproducible(other)
+    assert first.keys() == second.keys()
+    differ = [p for p in first if first[p] != second[p]]
+    assert not differ, differ
+    prov = json.loads((repo / "results/tiny/provenance/train/learned_seed_0.json").read_text())
+    assert prov["code"]["dirty"] is False and prov["run"]["seconds"] >= 0
+
+
+def test_other_seed_other_population(tiny_run, tmp_path):
+    repo, _ = tiny_run
+    other = project_copy(tmp_path / "repo")
+    (other / "seed1.yaml").write_text("seed: 1\n")
+    target = "results/tiny/search/warmup/population.json"
+    snakemake(target, "--cores", "2", "--configfile", TINY, "seed1.yaml", cwd=other)
+    assert (other / target).read_bytes() != (repo / target).read_bytes()
+
+
+# ---------------------------------------------------------------------------------------- audit
+
+def test_every_artifact_has_provenance(tiny_run):
+    repo, _ = tiny_run
+    cfg = tiny_config()
+    for job in L.jobs(cfg):
+        rec = json.loads((repo / L.provenance_file("tiny", job)).read_text())
+        assert rec["rule"] == job["rule"] and rec["wildcards"] == job["wildcards"]
+        assert set(rec["outputs"]) == set(job["output"]) and set(rec["inputs"]) == set(job["input"])
+        assert all(v and len(v) == 64 for v in [*rec["inputs"].values(), *rec["outputs"].values()])
+        assert rec["params"] == {k: _dotted(cfg, k) for k in L.RULE_PARAMS[job["rule"]]}
+        assert set(rec["packages"]) >= {"python", "torch", "torchvision", "numpy", "snakemake", "dvc"}
+        assert re.fullmatch(r"[0-9a-f]{40}", rec["code"]["commit"]) and rec["device"]["resolved"] == "cpu"
+        assert {"start", "end", "seconds", "host"} <= set(rec["run"])
+
+
+def _dotted(cfg, key):
+    for part in key.split("."):
+        cfg = cfg[part]
+    return cfg
+
+
+def test_every_checkpoint_loads_weights_only(tiny_run):
+    repo, _ = tiny_run
+    checkpoints = sorted((repo / "results/tiny").rglob("*.pt"))
+    assert len(checkpoints) >= 8  # dataset, warm-up, generations, models (and training state)
+    for path in checkpoints:
+        assert isinstance(torch.load(path, map_location="cpu", weights_only=True), dict), path
+
+
+def test_audit_rule_and_cli_pass_on_a_clean_run(tiny_run):
+    repo, _ = tiny_run
+    rule_report = json.loads((repo / "results/tiny/audit.json").read_text())
+    assert rule_report["ok"] and not rule_report["dvc"]
+    proc = audit_cli(repo)
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((repo / "results/tiny/audit.json").read_text())
+    assert report["ok"] and report["dvc"]
+    checked = {e["path"]: e["checks"] for e in report["artifacts"]}
+    assert checked["results/tiny/search/gen_001/population.json"] == {"dvc": "ok", "lineage": "ok", "validity": "ok"}
+    assert all(c.get("dvc") == "ok" for c in checked.values())
+    assert "0 failing" in (repo / "results/tiny/audit.md").read_text()
+
+
+@pytest.mark.parametrize("artifact", ["search/gen_001/population.json", "search/gen_001/checkpoint.pt",
+                                      "train/learned/seed_0/model.pt"])
+def test_audit_names_a_changed_artifact(tiny_run, tmp_path, artifact):
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    path = f"results/tiny/{artifact}"
+    flip_byte(repo / path)
+    proc = audit_cli(repo)
+    assert proc.returncode == 1
+    report = json.loads((repo / "results/tiny/audit.json").read_text())
+    assert list(report["failures"]) == [path]
+    assert set(report["failures"][path]) >= {f"dvc: content differs from dvc.lock (md5 "
+                                             f"{_lock_md5(repo, path)})"}
+    assert [line.split(":")[0] for line in proc.stderr.splitlines()] == [f"FAIL {path}"]
+    # without DVC's record the provenance record still catches it
+    proc = audit_cli(repo, "--no-dvc")
+    assert proc.returncode == 1
+    assert list(json.loads((repo / "results/tiny/audit.json").read_text())["failures"]) == [path]
+
+
+def _lock_md5(repo, path):
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    return next(o["md5"] for st in lock.values() for o in st["outs"] if o["path"] == path)
+
+
+def test_audit_names_a_table_that_disagrees_with_its_metrics(tiny_run, tmp_path):
+    """A table edited together with its provenance and DVC records still fails validity."""
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    table = "results/tiny/tables/comparison.md"
+    text = (repo / table).read_text()
+    (repo / table).write_text(text.replace("| learned |", "| learnt |"))
+    prov = repo / "results/tiny/provenance/tables/job.json"
+    rec = json.loads(prov.read_text())
+    rec["outputs"][table] = hashlib.sha256((repo / table).read_bytes()).hexdigest()
+    prov.write_text(json.dumps(rec, indent=2, sort_keys=True) + "\n")
+    proc = audit_cli(repo, "--no-dvc")
+    assert proc.returncode == 1
+    failures = json.loads((repo / "results/tiny/audit.json").read_text())["failures"]
+    assert failures == {table: ["validity: differs from the table recomputed from the metrics it was made from"]}
+
+
+# ---------------------------------------------------------------------------------------- isolation
+
+def _start(repo, *args):
+    return subprocess.Popen([str(BIN / "snakemake"), *args], cwd=repo, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+
+
+def _wait_for(cond, proc, timeout=600):
+    """Poll ``cond`` until it holds (True) or ``proc`` exits first (False)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        if proc.poll() is not None:
+            return cond()
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def _kill(proc):
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def _snapshot(repo):
+    return {str(p.relative_to(repo)): (p.stat().st_mtime_ns, p.stat().st_size)
+            for d in ("results", "logs") for p in (repo / d).rglob("*")}
+
+
+def test_second_snakemake_in_the_same_directory_is_refused(tmp_path):
+    repo = project_copy(tmp_path / "repo")
+    first = _start(repo, "--cores", "1", "--configfile", TINY)
+    try:
+        assert _wait_for(lambda: (repo / "logs/tiny/prepare_data/job.log").exists(), first)
+        os.killpg(first.pid, signal.SIGSTOP)  # freeze the first run, so only the second could change files
+        before = _snapshot(repo)
+        second = snakemake("--cores", "1", "--configfile", TINY, cwd=repo, check=False)
+        assert second.returncode != 0
+        assert "Directory cannot be locked" in second.stdout + second.stderr
+        assert _snapshot(repo) == before
+    finally:
+        os.killpg(first.pid, signal.SIGCONT)
+        _kill(first)
+
+
+def test_two_experiments_never_share_results_or_dvc_records(tiny_run, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    (repo / "other.yaml").write_text("experiment: tiny-b\n")  # a name that starts like the other's
+    lock_before = (repo / "dvc.lock").read_text()
+    stages_before = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    dry = snakemake("-n", "--configfile", TINY, "other.yaml", cwd=repo).stdout
+    planned = set(re.findall(r"results/[^/\s,]+/", dry))
+    assert planned == {"results/tiny-b/"}, planned
+    sync = [sys.executable, "workflow/dvc_sync.py", "--configfile", TINY, "--configfile", "other.yaml"]
+    subprocess.run(sync, cwd=repo, env=env(), check=True)
+    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
+    mine = {k: v for k, v in stages.items() if k not in stages_before}
+    assert mine and {k: v for k, v in stages.items() if k in stages_before} == stages_before
+    assert all(next(iter(o)).startswith("results/tiny-b/") for st in mine.values() for o in st["outs"])
+    assert all(not d.startswith("results/tiny/") for st in mine.values() for d in st.get("deps", []))
+    assert (repo / "dvc.lock").read_text() == lock_before
+    for args in ([], ["--configfile", "other.yaml"]):
+        proc = subprocess.run([sys.executable, "workflow/dvc_sync.py", "--check", "--configfile", TINY, *args],
+                              cwd=repo, env=env(), capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+    # a stale stage of one experiment is that experiment's problem only
+    stages.pop(next(iter(mine)))
+    (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": stages}))
+    check = [sys.executable, "workflow/dvc_sync.py", "--check", "--configfile", TINY]
+    assert subprocess.run(check, cwd=repo, env=env()).returncode == 0
+    assert subprocess.run(check + ["--configfile", "other.yaml"], cwd=repo, env=env(),
+                          capture_output=True).returncode == 1
+    assert not (repo / "results/tiny-b").exists()
+
+
+# ---------------------------------------------------------------------------------------- fault injection
+
+RESUMED = re.compile(r"resumed from step \d+")
+
+
+def _kill_and_resume(tmp_path, target, state_cond, log):
+    """Run the tiny config up to ``target``, SIGKILL the whole run once ``state_cond(repo)``
+    (resumable state written), run the same command again; returns the repo and the job's log."""
+    repo = project_copy(tmp_path / "repo")
+    args = (target, "--cores", "2", "--configfile", TINY)
+    run = _start(repo, *args)
+    killed = _wait_for(lambda: state_cond(repo), run)
+    if run.poll() is None:
+        _kill(run)
+    if not killed:
+        pytest.fail(f"the run finished without writing resumable state:\n{run.stdout.read()[-3000:]}")
+    snakemake("--unlock", *args, cwd=repo)  # a killed Snakemake leaves its lock behind
+    snakemake(*args, cwd=repo)
+    return repo, (repo / log).read_text()
+
+
+def _same_as_uninterrupted(repo, reference):
+    mine, ref = reproducible(repo), reproducible(reference)
+    differ = [p for p in mine if mine[p] != ref.get(p)]
+    assert not differ, differ
+
+
+def _state(pattern):
+    return lambda repo: any(re.search(pattern, str(p)) for p in (repo / "results/tiny/.state").rglob("*")
+                            if p.is_file() and not p.name.endswith(".tmp"))
+
+
+def test_sigkill_during_final_training_resumes(tiny_run, tmp_path):
+    state = "results/tiny/.state/train/learned/seed_0/last.pt"
+    repo, log = _kill_and_resume(tmp_path, "results/tiny/train/learned/seed_0/model.pt",
+                                 lambda r: (r / state).is_file(), "logs/tiny/train/learned_seed_0.log")
+    assert RESUMED.search(log), log
+    _same_as_uninterrupted(repo, tiny_run[0])
+    assert (repo / "results/tiny/train/learned/seed_0/model.pt").read_bytes() == \
+        (tiny_run[0] / "results/tiny/train/learned/seed_0/model.pt").read_bytes()
+
+
+def test_sigkill_during_warmup_resumes(tiny_run, tmp_path):
+    repo, log = _kill_and_resume(tmp_path, "results/tiny/search/warmup/population.json", _state("warmup"),
+                                 "logs/tiny/warmup/job.log")
+    assert RESUMED.search(log), log
+    _same_as_uninterrupted(repo, tiny_run[0])
+
+
+def test_sigkill_mid_generation_2_resumes(tiny_run, tmp_path):
+    repo, log = _kill_and_resume(tmp_path, "results/tiny/search/gen_002/population.json", _state("gen_002|002"),
+                                 "logs/tiny/evolve/gen_002.log")
+    assert RESUMED.search(log), log
+    _same_as_uninterrupted(repo, tiny_run[0])
+
+
+def test_sigkill_during_dvc_push_resumes(tiny_run, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    shutil.rmtree(repo / ".dvc-remote", ignore_errors=True)
+    stages = [n for n in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"] if n.startswith("tiny-")]
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    objects = {o["md5"] for name in stages for o in lock[name]["outs"]}
+    remote = repo / ".dvc-remote"
+
+    def pushed():
+        return {p.parent.name + p.name for p in remote.rglob("*") if p.is_file()} & objects
+
+    push = subprocess.Popen([str(BIN / "dvc"), "push", "-j", "1", *stages], cwd=repo, env=env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    assert _wait_for(lambda: len(pushed()) >= 1, push)
+    if push.poll() is None:
+        _kill(push)
+    first = pushed()
+    assert len(first) < len(objects), "the push finished before it could be killed"
+    out = dvc("push", *stages, cwd=repo).stdout
+    assert int(re.search(r"(\d+) files? pushed", out).group(1)) == len(objects) - len(first)
+    before = reproducible(repo)
+    shutil.rmtree(repo / "results")
+    dvc("pull", *stages, cwd=repo)
+    assert reproducible(repo) == before
