@@ -1,5 +1,6 @@
 # Config validation (JSON schema, then the library's own checks) and helpers shared by the rules.
 import posixpath
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,18 +23,20 @@ if problem:
 
 EXP = config["experiment"]
 GENERATIONS = config["evolution"]["generations"]
-LAST = L.WARMUP if GENERATIONS == 0 else L.GEN.format(exp="{exp}", gen=L.gen_name(GENERATIONS - 1))
+#: The experiment path ({exp} wildcard) -> its config: the experiment's own and each variant's.
+CONFIGS = {EXP: config} | {L.variant_exp(EXP, name): cfg for name, cfg in L.variants(config).items()}
 
 
 wildcard_constraints:
+    exp="|".join(re.escape(e) for e in CONFIGS),
     gen=r"\d{3}",
     seed=r"\d+",
     space=r"[a-z][a-z0-9_]*",
 
 
 def path(template, **wc):
-    """A layout template with the experiment filled in and other fields kept as wildcards."""
-    fields = {"exp": EXP, "gen": "{gen}", "space": "{space}", "seed": "{seed}"}
+    """A layout template with the given fields filled in and the others kept as wildcards."""
+    fields = {"exp": "{exp}", "gen": "{gen}", "space": "{space}", "seed": "{seed}"}
     fields.update(wc)
     return template.format(**fields)
 
@@ -48,12 +51,16 @@ def files(template, names, **wc):
     return {Path(n).stem: under(template, n, **wc) for n in names}
 
 
-def log_file(rule, name="job"):
-    return posixpath.join(L.LOGS.format(exp=EXP, rule=rule), f"{name}.log")
+#: The prepared data, shared by the experiment and its variants.
+DATA = files(L.DATA, L.DATA_FILES, exp=EXP)
 
 
-def bench_file(rule, name="job"):
-    return posixpath.join(L.BENCH.format(exp=EXP, rule=rule), f"{name}.tsv")
+def log_file(rule, name="job", exp="{exp}"):
+    return posixpath.join(L.LOGS.format(exp=exp, rule=rule), f"{name}.log")
+
+
+def bench_file(rule, name="job", exp="{exp}"):
+    return posixpath.join(L.BENCH.format(exp=exp, rule=rule), f"{name}.tsv")
 
 
 SEARCH_KEYS = ("seed", "device", "backbone", "cell_space", "evolution")
@@ -61,33 +68,49 @@ SEARCH_KEYS = ("seed", "device", "backbone", "cell_space", "evolution")
 
 def previous_generation(wildcards):
     g = int(wildcards.gen)
-    prev = path(L.WARMUP) if g == 0 else path(L.GEN, gen=L.gen_name(g - 1))
+    prev = path(L.WARMUP, exp=wildcards.exp) if g == 0 else path(L.GEN, exp=wildcards.exp, gen=L.gen_name(g - 1))
     return {"checkpoint": posixpath.join(prev, "checkpoint.pt"), "population": posixpath.join(prev, "population.json")}
 
 
-def get_nas_budget():
-    """The NAS MAdds budget of this config, resolved against the backbone's reference network."""
+def last_generation(wildcards):
+    """The last generation's checkpoint and population of an experiment (or a variant)."""
+    generations = CONFIGS[wildcards.exp]["evolution"]["generations"]
+    last = L.WARMUP if generations == 0 else L.GEN.format(exp="{exp}", gen=L.gen_name(generations - 1))
+    return {"checkpoint": under(last, "checkpoint.pt", exp=wildcards.exp),
+            "population": under(last, "population.json", exp=wildcards.exp)}
+
+
+def get_nas_budget(cfg=config):
+    """The NAS MAdds budget of a config, resolved against the backbone's reference network."""
     from autospace.counter import network_cost
     from autospace.nas.config import NASConfig
 
-    reference = network_cost(get_backbone(config["backbone"]).reference_network()).madds
-    return NASConfig.from_dict(config["nas"]).budget(reference)
+    reference = network_cost(get_backbone(cfg["backbone"]).reference_network()).madds
+    return NASConfig.from_dict(cfg["nas"]).budget(reference)
 
 
 def final_targets(cfg):
     return L.final_targets(cfg)
 
 
-def section(*keys):
-    """The config sections a rule uses, passed through params so a change reruns the rule."""
-    return {k: config[k] for k in keys}
+def section(*keys, seed=False):
+    """The config sections a rule uses in this experiment or variant (a function of the
+    wildcards), passed through params so a change reruns the rule; ``seed``: the job's seed too."""
+
+    def of(wildcards):
+        values = {k: CONFIGS[wildcards.exp][k] for k in keys}
+        return {**values, "seed": int(wildcards.seed)} if seed else values
+
+    return of
 
 
 def record_with_dvc():
-    """After a successful run: write the fully resolved config to results/<experiment>/config.yaml,
+    """After a successful run: write the fully resolved config to results/<experiment>/config.yaml
+    (and each variant's to results/<experiment>/variants/<name>/config.yaml),
     regenerate this experiment's DVC stages and record every completed output's hash in dvc.lock
     (Snakemake drives, DVC records). The DVC part is skipped when DVC is not set up here."""
-    write_resolved_config(config, L.RESOLVED_CONFIG.format(exp=EXP))
+    for exp, cfg in CONFIGS.items():
+        write_resolved_config(cfg, L.RESOLVED_CONFIG.format(exp=exp))
     root = Path(workflow.basedir).parent
     if not (root / ".dvc").is_dir() or not config["dvc"]["record"]:
         return

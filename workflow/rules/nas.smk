@@ -16,12 +16,12 @@ rule hand_space:
 
 rule nas:
     input:
-        **files(L.DATA, L.DATA_FILES),
-        space=lambda wc: L.space_file(EXP, wc.space),
+        **DATA,
+        space=lambda wc: L.space_file(wc.exp, wc.space),
     output:
         **files(L.NAS, L.NAS_FILES),
     params:
-        config=lambda wc: {**section("device", "backbone", "nas"), "seed": int(wc.seed)},
+        config=section("device", "backbone", "nas", seed=True),
     log:
         log_file("nas", "{space}_seed_{seed}"),
     benchmark:

@@ -1,11 +1,11 @@
 rule train:
     input:
-        **files(L.DATA, L.DATA_FILES),
+        **DATA,
         arch=under(L.NAS, "arch.json"),
     output:
         **files(L.TRAIN, L.TRAIN_FILES),
     params:
-        config=lambda wc: {**section("device", "train"), "seed": int(wc.seed)},
+        config=section("device", "train", seed=True),
         state=under(L.STATE, "train/{space}/seed_{seed}"),
     log:
         log_file("train", "{space}_seed_{seed}"),
@@ -22,14 +22,14 @@ rule train:
 
 rule evaluate:
     input:
-        **files(L.DATA, L.DATA_FILES),
+        **DATA,
         arch=under(L.NAS, "arch.json"),
         model=under(L.TRAIN, "model.pt"),
     output:
         metrics=under(L.TRAIN, "metrics.json"),
     params:
         config=config["evaluate"],
-        labels=lambda wc: {"space": wc.space, "algorithm": config["nas"]["algorithm"], "seed": int(wc.seed)},
+        labels=lambda wc: {"space": wc.space, "algorithm": CONFIGS[wc.exp]["nas"]["algorithm"], "seed": int(wc.seed)},
     log:
         log_file("evaluate", "{space}_seed_{seed}"),
     benchmark:
