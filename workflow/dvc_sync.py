@@ -45,8 +45,8 @@ def merged_config(configfiles: list[str]) -> dict:
 
 def stage_name(exp: str, job: dict) -> str:
     """``<exp>-<rule>-<wildcards>``; a variant's job: ``<exp>-<variant>-<rule>-<wildcards>``."""
-    variant = [] if job["exp"] == exp else [job["exp"].rsplit("/", 1)[-1]]
-    return "-".join([exp, *variant, job["rule"], *job["wildcards"].values()])
+    variant = L.variant_name(exp, job["exp"])
+    return "-".join([exp, *([variant] if variant else []), job["rule"], *job["wildcards"].values()])
 
 
 #: DVC plots: a file name and how to draw it.

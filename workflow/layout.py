@@ -63,6 +63,17 @@ def variant_exp(exp: str, name: str) -> str:
     return VARIANT.format(exp=exp, variant=name)
 
 
+def variant_name(exp: str, job_exp: str) -> str | None:
+    """The variant a job's experiment path belongs to (None: the experiment itself)."""
+    return None if job_exp == exp else job_exp.rsplit("/", 1)[-1]
+
+
+def evaluated(jobs: list[dict], exp: str | None = None, space: str | None = None) -> list[str]:
+    """The metrics files of the evaluate jobs (of one experiment path and/or space)."""
+    return [f for job in jobs if job["rule"] == "evaluate" and exp in (None, job["exp"])
+            and space in (None, job["wildcards"]["space"]) for f in job["output"]]
+
+
 def variants(config: dict) -> dict[str, dict]:
     """Each variant's name -> its full config (see autospace/variants.py)."""
     from autospace.variants import variant_configs

@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
+from autospace.variants import budget_name  # noqa: E402
 
 
 CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)] or ["config"]
@@ -118,3 +119,36 @@ def record_with_dvc():
     for f in CONFIG_FILES:
         cmd += ["--configfile", f]
     subprocess.run(cmd, check=True, cwd=root)
+
+
+# -- what the tables and figures of the experiment are made from ---------------------------------
+JOBS = L.jobs(config)
+
+
+def variant_run(name):
+    """A variant's exported space, metrics files and resolved NAS budget."""
+    exp = L.variant_exp(EXP, name)
+    return {"name": name, "space": L.space_file(exp, L.LEARNED), "metrics": L.evaluated(JOBS, exp),
+            "budget_madds": get_nas_budget(CONFIGS[exp])}
+
+
+BUDGET_RUNS = {p: variant_run(budget_name(p)) for p in config["variants"]["budgets"]}
+ABLATION_RUNS = {name: {**variant_run(name), "overrides": changes} for item in config["variants"]["ablations"]
+                 for name, changes in item.items()}
+
+
+def pareto_runs():
+    """Every evaluated network with its legend group and a run label, for the accuracy-MAdds figure."""
+    budgets = {r["name"] for r in BUDGET_RUNS.values()}
+    runs = []
+    for job in JOBS:
+        if job["rule"] != "evaluate":
+            continue
+        space, seed = job["wildcards"]["space"], job["wildcards"]["seed"]
+        name = L.variant_name(EXP, job["exp"])
+        if name is None:
+            group = f"{space} space ({'learned here' if space == L.LEARNED else 'hand-designed'})"
+        else:
+            group = f"learned, {'budget' if name in budgets else 'ablation'} variants"
+        runs.append({"file": job["output"][0], "group": group, "run": f"{name or 'main'}/{space}/seed_{seed}"})
+    return runs

@@ -1,44 +1,8 @@
 # Tables and figures of the experiment (results/<experiment>/tables, figures), made from the
 # metrics of the experiment and of its variants (results/<experiment>/variants/<name>/).
-from autospace.variants import budget_name, overrides as variant_overrides
-
-
-def evaluated(jobs):
-    return [f for job in jobs if job["rule"] == "evaluate" for f in job["output"]]
-
-
-JOBS = L.jobs(config)
-MAIN_JOBS = [job for job in JOBS if job["exp"] == EXP]
-VARIANT_CONFIGS = L.variants(config)
-
-
-def variant_run(name):
-    """A variant's exported space, metrics files and resolved NAS budget."""
-    exp = L.variant_exp(EXP, name)
-    return {"name": name, "space": L.space_file(exp, L.LEARNED),
-            "metrics": evaluated(job for job in JOBS if job["exp"] == exp),
-            "budget_madds": get_nas_budget(VARIANT_CONFIGS[name])}
-
-
-BUDGET_RUNS = {p: variant_run(budget_name(p)) for p in config["variants"]["budgets"]}
-ABLATION_RUNS = {name: {**variant_run(name), "overrides": changes}
-                 for name, changes in variant_overrides(config).items() if name not in
-                 {budget_name(p) for p in config["variants"]["budgets"]}}
-
-
-def run_group(job):
-    """The legend group of an evaluated network in the accuracy-MAdds figure."""
-    space = job["wildcards"]["space"]
-    if job["exp"] == EXP:
-        return f"{space} space" + (" (learned here)" if space == L.LEARNED else " (hand-designed)")
-    name = job["exp"].rsplit("/", 1)[-1]
-    return "learned, budget variants" if name in {r["name"] for r in BUDGET_RUNS.values()} else \
-        "learned, ablation variants"
-
-
 rule tables:
     input:
-        metrics=evaluated(JOBS),
+        metrics=L.evaluated(JOBS),
         spaces=[r["space"] for r in BUDGET_RUNS.values()],
     output:
         csv=report(under(L.TABLES, "comparison.csv", exp=EXP), caption="../report/comparison.rst",
@@ -57,8 +21,8 @@ rule tables:
         t4_md=under(L.TABLES, "t4_ablations.md", exp=EXP),
         t4_tex=under(L.TABLES, "t4_ablations.tex", exp=EXP),
     params:
-        main=evaluated(MAIN_JOBS),
-        default=[f for f in evaluated(MAIN_JOBS) if f"/train/{L.LEARNED}/" in f],
+        main=L.evaluated(JOBS, EXP),
+        default=L.evaluated(JOBS, EXP, L.LEARNED),
         budget_madds=get_nas_budget(),
         imagenet=config["data"]["dataset"] == "imagefolder",
         budgets=BUDGET_RUNS,
@@ -75,7 +39,7 @@ rule tables:
 
 rule paper_tables:
     input:
-        metrics=evaluated(MAIN_JOBS),
+        metrics=L.evaluated(JOBS, EXP),
     output:
         t1=report(under(L.TABLES, "t1_imagenet.csv", exp=EXP), caption="../report/t1_imagenet.rst",
                   category="Tables", labels={"table": "T1 ImageNet models"}),
@@ -104,8 +68,8 @@ rule figures:
     input:
         populations=[under(L.GEN, "population.json", exp=EXP, gen=L.gen_name(g)) for g in range(GENERATIONS)],
         space=L.space_file(EXP, L.LEARNED),
-        logs=[f.replace("metrics.json", "log.csv") for f in evaluated(MAIN_JOBS)],
-        metrics=evaluated(JOBS),
+        logs=[f.replace("metrics.json", "log.csv") for f in L.evaluated(JOBS, EXP)],
+        metrics=L.evaluated(JOBS),
     output:
         fitness=report(under(L.FIGURES, "fitness.png", exp=EXP), caption="../report/fitness.rst",
                        category="Search", labels={"figure": "fitness per layer"}),
@@ -125,10 +89,7 @@ rule figures:
         pareto_pdf=under(L.FIGURES, "pareto.pdf", exp=EXP),
         pareto_csv=under(L.FIGURES, "pareto.csv", exp=EXP),
     params:
-        runs=[{"file": job["output"][0], "group": run_group(job),
-               "run": "/".join([job["exp"].removeprefix(EXP).strip("/").removeprefix("variants/") or "main",
-                                job["wildcards"]["space"], "seed_" + job["wildcards"]["seed"]])}
-              for job in JOBS if job["rule"] == "evaluate"],
+        runs=pareto_runs(),
     log:
         log_file("figures", exp=EXP),
     benchmark:
