@@ -6,10 +6,13 @@ evaluation in it, on the experiment's data (only keys that leave the data unchan
 ``madds_<point>`` that sets the evolution's constraint target and the NAS budget alike:
 
 * ``budget_scale: absolute``: the budget is the point itself;
-* ``budget_scale: ratio``: the budget is ``point / R`` times this backbone's reference network's
-  MAdds, where R is the MAdds of the ImageNet reference network (the ``proxylessnas_skeleton``
-  with the reference cell in every searchable layer, 224x224), so a small backbone learns spaces
-  at the same fractions of its reference network as the paper's points are of ImageNet's.
+* ``budget_scale: relative``: this experiment's own budgets stand for the paper's point
+  ``budget_anchor`` (340M, the released network), and a point p scales each of them (ratio or
+  absolute) by p / anchor, so the variants learn spaces at the same fractions of this run's budget
+  as the paper's points are of its main one.
+
+A point whose config is the experiment's own (the anchor) is not a separate variant: T3 takes
+the experiment's own learned space and runs for it.
 
 ``variants.ablations`` is a list of ``{name: overrides}``, the overrides dotted keys
 (``evolution.fitness_rule: copy``); a list so that a config file merged over another replaces it.
@@ -19,7 +22,6 @@ from __future__ import annotations
 
 import copy
 import re
-from functools import lru_cache
 
 from .errors import SpecError
 
@@ -29,36 +31,39 @@ BUDGET_KEYS = ("evolution.constraint", "nas")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 
-@lru_cache(maxsize=1)
-def imagenet_reference_madds() -> int:
-    """MAdds of the ImageNet reference network (``proxylessnas_skeleton``, reference cells)."""
-    from .backbone import get_backbone
-    from .counter import network_cost
-
-    return network_cost(get_backbone("proxylessnas_skeleton").reference_network()).madds
-
-
 def budget_name(point_m: float) -> str:
     return f"madds_{point_m:g}".replace(".", "p")
 
 
-def budget_overrides(point_m: float, scale: str) -> dict:
+def budget_overrides(point_m: float, config: dict) -> dict:
     """The dotted-key overrides of one budget point (millions of MAdds)."""
-    if scale == "absolute":
-        madds, ratio = int(round(point_m * 1e6)), None
-    else:
-        madds, ratio = None, round(point_m * 1e6 / imagenet_reference_madds(), 6)
+    section = config["variants"]
     out = {}
-    for section in BUDGET_KEYS:
-        out[f"{section}.budget_madds"] = madds
-        out[f"{section}.budget_ratio"] = ratio
+    for dotted, node in (("evolution.constraint", config["evolution"]["constraint"]), ("nas", config["nas"])):
+        if section["budget_scale"] == "absolute":
+            madds, ratio = int(round(point_m * 1e6)), None
+        elif node["budget_madds"] is not None:
+            madds, ratio = int(round(node["budget_madds"] * point_m / section["budget_anchor"])), None
+        else:
+            madds, ratio = None, round(node["budget_ratio"] * point_m / section["budget_anchor"], 6)
+        out[f"{dotted}.budget_madds"] = madds
+        out[f"{dotted}.budget_ratio"] = ratio
+    return out
+
+
+def budget_points(config: dict) -> dict[float, str | None]:
+    """Each budget point -> its variant's name, or None where it is the experiment's own config."""
+    out = {}
+    for point in config["variants"]["budgets"]:
+        same = apply(config, budget_overrides(point, config), "variants.budgets") == apply(config, {}, "")
+        out[point] = None if same else budget_name(point)
     return out
 
 
 def overrides(config: dict) -> dict[str, dict]:
     """Every variant's name -> its dotted-key overrides: budgets first, then ablations."""
     section = config["variants"]
-    out = {budget_name(p): budget_overrides(p, section["budget_scale"]) for p in section["budgets"]}
+    out = {name: budget_overrides(p, config) for p, name in budget_points(config).items() if name}
     for item in section["ablations"]:
         for name, changes in item.items():
             if name in out:
@@ -89,7 +94,7 @@ def apply(config: dict, changes: dict, where: str) -> dict:
     """A copy of ``config`` with the dotted-key ``changes`` made, without its variants."""
     out = copy.deepcopy(config)
     out["variants"] = {**out["variants"], "budgets": [], "ablations": []}
-    if not isinstance(changes, dict) or not changes:
+    if not isinstance(changes, dict):
         raise SpecError(where, "expected a mapping of dotted keys to values", changes)
     for dotted, value in changes.items():
         _set(out, str(dotted), value, f"{where}.{dotted}")

@@ -54,13 +54,19 @@ def test_cells_are_drawn_from_the_exported_space(tmp_path):
 
 def test_budget_variants_set_both_budgets():
     configs = variants.variant_configs(CONFIG)
-    assert [n for n in configs][:5] == ["madds_175", "madds_340", "madds_430", "madds_570", "madds_650"]
-    ratio = 340e6 / variants.imagenet_reference_madds()
-    for section in (configs["madds_340"]["evolution"]["constraint"], configs["madds_340"]["nas"]):
-        assert section["budget_ratio"] == round(ratio, 6) and section["budget_madds"] is None
+    points = variants.budget_points(CONFIG)
+    # the anchor point is the experiment's own config: not a variant
+    assert points == {175: "madds_175", 340: None, 430: "madds_430", 570: "madds_570", 650: "madds_650"}
+    assert [n for n in configs][:4] == ["madds_175", "madds_430", "madds_570", "madds_650"]
+    for section in (configs["madds_175"]["evolution"]["constraint"], configs["madds_175"]["nas"]):
+        assert section["budget_ratio"] == round(175 / 340, 6) and section["budget_madds"] is None
     absolute = copy.deepcopy(CONFIG)
     absolute["variants"]["budget_scale"] = "absolute"
-    assert variants.variant_configs(absolute)["madds_175"]["nas"]["budget_madds"] == 175_000_000
+    assert variants.variant_configs(absolute)["madds_340"]["nas"]["budget_madds"] == 340_000_000
+    absolute["nas"]["budget_madds"] = 340_000_000
+    absolute["evolution"]["constraint"]["budget_madds"] = 340_000_000
+    absolute["nas"]["budget_ratio"] = absolute["evolution"]["constraint"]["budget_ratio"] = None
+    assert variants.budget_points(absolute)[340] is None
     assert configs["no_reference"]["evolution"]["reference"] == "none"
     assert configs["no_reference"]["data"] == CONFIG["data"] and not configs["no_reference"]["variants"]["budgets"]
 

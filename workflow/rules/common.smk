@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
-from autospace.variants import budget_name  # noqa: E402
+from autospace.variants import budget_points  # noqa: E402
 
 
 CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)] or ["config"]
@@ -126,20 +126,20 @@ JOBS = L.jobs(config)
 
 
 def variant_run(name):
-    """A variant's exported space, metrics files and resolved NAS budget."""
-    exp = L.variant_exp(EXP, name)
-    return {"name": name, "space": L.space_file(exp, L.LEARNED), "metrics": L.evaluated(JOBS, exp),
-            "budget_madds": get_nas_budget(CONFIGS[exp])}
+    """A variant's (None: the experiment's own) learned space, its metrics files and NAS budget."""
+    exp = EXP if name is None else L.variant_exp(EXP, name)
+    return {"name": name or "main run", "space": L.space_file(exp, L.LEARNED),
+            "metrics": L.evaluated(JOBS, exp, L.LEARNED), "budget_madds": get_nas_budget(CONFIGS[exp])}
 
 
-BUDGET_RUNS = {p: variant_run(budget_name(p)) for p in config["variants"]["budgets"]}
+BUDGET_RUNS = {p: variant_run(name) for p, name in budget_points(config).items()}
 ABLATION_RUNS = {name: {**variant_run(name), "overrides": changes} for item in config["variants"]["ablations"]
                  for name, changes in item.items()}
 
 
 def pareto_runs():
     """Every evaluated network with its legend group and a run label, for the accuracy-MAdds figure."""
-    budgets = {r["name"] for r in BUDGET_RUNS.values()}
+    budgets = set(budget_points(config).values())
     runs = []
     for job in JOBS:
         if job["rule"] != "evaluate":
