@@ -262,3 +262,28 @@ def t4_ablations(default_metrics, runs: dict[str, dict]) -> list[dict]:
             vs = "not run: the default run lacks these seeds" if recs else NOT_RUN
         rows.append({**head, **ours, "top1_vs_default": vs, "paper": NOT_REPORTED})
     return rows
+
+
+# -- what the Data and NAS stages made (report categories of their own) --------------------------------
+
+def data_splits(split_file) -> list[dict]:
+    """Images in each split of the prepared data (from its ``split.json``)."""
+    from .runtime import read_json
+
+    doc = read_json(split_file, "split")
+    return [{"split": name, "images": len(doc[name]), "dataset": doc["dataset"], "seed": doc["seed"]}
+            for name in ("search_train", "search_val", "train", "test")]
+
+
+def nas_choices(runs: dict[str, str | Path]) -> list[dict]:
+    """Per NAS run (``runs``: label -> its ``nas.json``): budget, found MAdds, budget-repair swaps and
+    the chosen candidate of each layer (a cell id, or zero for a skipped block)."""
+    from .runtime import read_json
+
+    rows = []
+    for label, path in runs.items():
+        doc = read_json(path, "nas")
+        rows.append({"run": label, "algorithm": doc["algorithm"], "budget_m": round(doc["budget_madds"] / 1e6, 3),
+                     "madds_m": round(doc["madds"] / 1e6, 3), "repair_swaps": len(doc["repair_swaps"]),
+                     "chosen": " ".join(str(layer["chosen"]) for layer in doc["layers"])})
+    return rows

@@ -52,11 +52,14 @@ def budget_overrides(point_m: float, config: dict) -> dict:
 
 
 def budget_points(config: dict) -> dict[float, str | None]:
-    """Each budget point -> its variant's name, or None where it is the experiment's own config."""
+    """Each budget point -> its variant's name, or None where it is the experiment's own config
+    (with ``budget_scale: relative`` the anchor point always is, listed or not)."""
     out = {}
     for point in config["variants"]["budgets"]:
         same = apply(config, budget_overrides(point, config), "variants.budgets") == apply(config, {}, "")
         out[point] = None if same else budget_name(point)
+    if config["variants"]["budget_scale"] == "relative":
+        out.setdefault(config["variants"]["budget_anchor"], None)
     return out
 
 

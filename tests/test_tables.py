@@ -141,3 +141,16 @@ def test_t4_compares_each_ablation_with_the_default_on_the_same_seeds(tmp_path):
     assert rows[0]["top1_mean"] == 85.0 and rows[1]["top1_vs_default"] == -5.0
     assert rows[1]["overrides"] == "evolution.reference=none" and rows[1]["paper"] == tables.NOT_REPORTED
     assert rows[2]["top1_mean"] == tables.NOT_RUN == rows[2]["top1_vs_default"]
+
+
+def test_data_splits_and_nas_choices(tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"dataset": "fashion_mnist", "seed": 0, "search_train": [1, 2], "search_val": [3],
+                                 "train": [1, 2, 3], "test": [4, 5]}))
+    assert [(r["split"], r["images"]) for r in tables.data_splits(split)] == [
+        ("search_train", 2), ("search_val", 1), ("train", 3), ("test", 2)]
+    nas = _metrics(tmp_path, "nas", algorithm="proxyless", budget_madds=8e6, madds=7.5e6, repair_swaps=[{}],
+                   layers=[{"chosen": "ab12"}, {"chosen": "zero"}])
+    (row,) = tables.nas_choices({"main/learned/seed_0": nas})
+    assert row == {"run": "main/learned/seed_0", "algorithm": "proxyless", "budget_m": 8.0, "madds_m": 7.5,
+                   "repair_swaps": 1, "chosen": "ab12 zero"}

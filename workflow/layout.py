@@ -29,7 +29,8 @@ SEARCH_FILES = ("checkpoint.pt", "population.json", "sampled.json", "metrics.jso
 NAS_FILES = ("arch.json", "nas.json", "config.json")
 TRAIN_FILES = ("model.pt", "log.csv", "config.json")
 METRICS = "metrics.json"
-TABLE_FILES = ("comparison.csv", "comparison.md") + tuple(
+TABLE_FILES = ("comparison.csv", "comparison.md", "data_splits.csv", "data_splits.md", "nas_choices.csv",
+               "nas_choices.md") + tuple(
     f"{t}.{ext}" for t in ("t2_spaces", "t3_budgets", "t4_ablations") for ext in ("csv", "md", "tex"))
 PAPER_TABLE_FILES = tuple(f"{t}.{ext}" for t in ("t1_imagenet", "t5_search_cost") for ext in ("csv", "md", "tex"))
 FIGURE_FILES = tuple(f"{f}.{ext}" for f in ("fitness", "training_curves", "diversity", "cells", "pareto")
@@ -132,7 +133,8 @@ def jobs(config: dict) -> list[dict]:
         out += _runs(variant_exp(exp, name), data, [LEARNED], config["variants"]["seeds"])
     metrics = _outputs(out, "evaluate")
     spaces = [f for f in _outputs(out, "export_space") if f != SPACE_LEARNED.format(exp=exp)]
-    out.append({"rule": "tables", "exp": exp, "wildcards": {}, "input": metrics + spaces,
+    nas = _outputs(out, "nas", "/nas.json")
+    out.append({"rule": "tables", "exp": exp, "wildcards": {}, "input": metrics + spaces + nas + data[1:],
                 "output": [f"{TABLES.format(exp=exp)}/{f}" for f in TABLE_FILES]})
     out.append({"rule": "paper_tables", "exp": exp, "wildcards": {}, "input": _outputs(main, "evaluate"),
                 "output": [f"{TABLES.format(exp=exp)}/{f}" for f in PAPER_TABLE_FILES]})

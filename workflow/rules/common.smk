@@ -137,6 +137,11 @@ ABLATION_RUNS = {name: {**variant_run(name), "overrides": changes} for item in c
                  for name, changes in item.items()}
 
 
+#: Every NAS run, by label (``main/learned/seed_0``, ``k_2/learned/seed_0``) -> its nas.json.
+NAS_RUNS = {f"{L.variant_name(EXP, job['exp']) or 'main'}/{job['wildcards']['space']}/seed_{job['wildcards']['seed']}":
+            job["output"][1] for job in JOBS if job["rule"] == "nas"}
+
+
 def pareto_runs():
     """Every evaluated network with its legend group and a run label, for the accuracy-MAdds figure."""
     budgets = set(budget_points(config).values())

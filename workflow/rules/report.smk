@@ -4,10 +4,18 @@ rule tables:
     input:
         metrics=L.evaluated(JOBS),
         spaces=[r["space"] for r in BUDGET_RUNS.values()],
+        nas=list(NAS_RUNS.values()),
+        split=DATA["split"],
     output:
         csv=report(under(L.TABLES, "comparison.csv", exp=EXP), caption="../report/comparison.rst",
                    category="Tables", labels={"table": "comparison (CSV)"}),
         md=under(L.TABLES, "comparison.md", exp=EXP),
+        splits=report(under(L.TABLES, "data_splits.csv", exp=EXP), caption="../report/data_splits.rst",
+                      category="Data", labels={"table": "data splits"}),
+        splits_md=under(L.TABLES, "data_splits.md", exp=EXP),
+        choices=report(under(L.TABLES, "nas_choices.csv", exp=EXP), caption="../report/nas_choices.rst",
+                       category="NAS", labels={"table": "found architectures"}),
+        choices_md=under(L.TABLES, "nas_choices.md", exp=EXP),
         t2=report(under(L.TABLES, "t2_spaces.csv", exp=EXP), caption="../report/t2_spaces.rst",
                   category="Tables", labels={"table": "T2 NAS in each space"}),
         t2_md=under(L.TABLES, "t2_spaces.md", exp=EXP),
@@ -27,6 +35,7 @@ rule tables:
         imagenet=config["data"]["dataset"] == "imagefolder",
         budgets=BUDGET_RUNS,
         ablations=ABLATION_RUNS,
+        nas_runs=NAS_RUNS,
     log:
         log_file("tables", exp=EXP),
     benchmark:
