@@ -132,7 +132,7 @@ def jobs(config: dict) -> list[dict]:
         out += _search(variant_exp(exp, name), data, cfg["evolution"]["generations"])
         out += _runs(variant_exp(exp, name), data, [LEARNED], config["variants"]["seeds"])
     metrics = _outputs(out, "evaluate")
-    spaces = [f for f in _outputs(out, "export_space") if f != SPACE_LEARNED.format(exp=exp)]
+    spaces = _outputs(out, "export_space")  # the learned spaces, for T3
     nas = _outputs(out, "nas", "/nas.json")
     out.append({"rule": "tables", "exp": exp, "wildcards": {}, "input": metrics + spaces + nas + data[1:],
                 "output": [f"{TABLES.format(exp=exp)}/{f}" for f in TABLE_FILES]})

@@ -3,7 +3,7 @@
 rule tables:
     input:
         metrics=L.evaluated(JOBS),
-        spaces=[r["space"] for r in BUDGET_RUNS.values()],
+        spaces=[f for job in JOBS if job["rule"] == "export_space" for f in job["output"]],
         nas=list(NAS_RUNS.values()),
         split=DATA["split"],
     output:
