@@ -55,10 +55,12 @@ def dvc_records(lock_path: Path) -> dict[str, dict]:
 
 
 def _records(results: Path, root: Path) -> tuple[dict, dict]:
-    """Provenance records under ``results/provenance``: (record path -> record or error,
-    output path -> record path)."""
+    """Provenance records (``provenance/<rule>/<job>.json``, the experiment's and each variant's):
+    (record path -> record or error, output path -> record path)."""
     records, by_output = {}, {}
-    for path in sorted((results / "provenance").rglob("*.json")):
+    for path in sorted(results.rglob("*.json")):
+        if path.relative_to(results).parts[-3:-2] != ("provenance",):
+            continue
         rel = str(path.relative_to(root))
         try:
             rec = read_json(path, "provenance")
@@ -76,8 +78,17 @@ def _records(results: Path, root: Path) -> tuple[dict, dict]:
 
 def _is_artifact(path: Path, results: Path) -> bool:
     rel = path.relative_to(results)
-    return not (rel.parts[0] == ".state" or path.name == ".gitignore" or str(rel) in AUDIT_FILES
+    return not (".state" in rel.parts or path.name == ".gitignore" or str(rel) in AUDIT_FILES
                 or (path.name.startswith(".") and path.name.endswith(".tmp")))
+
+
+def _has_record(inner: Path) -> bool:
+    """Whether a job writes a provenance record for the artifact at ``inner`` (relative to the
+    results folder): all but benchmark files, the records themselves and the resolved configs
+    (of the experiment and of each variant, ``variants/<name>/config.yaml``)."""
+    if set(inner.parts[:-1]) & set(NO_PROVENANCE):
+        return False
+    return not (inner.name == "config.yaml" and (len(inner.parts) == 1 or inner.parts[-3:-2] == ("variants",)))
 
 
 def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path) -> str:
@@ -216,7 +227,7 @@ def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = No
         if isinstance(records.get(rel), SpecError):
             checks["validity"] = str(records[rel])
             continue
-        if inner.parts[0] not in NO_PROVENANCE and str(inner) != "config.yaml":
+        if _has_record(inner):
             checks["lineage"] = _lineage(rel, current, records, by_output, root)
         rec = records.get(by_output.get(rel))
         if rec is not None and rec.get("code", {}).get("dirty"):

@@ -77,19 +77,38 @@ def _section_checks():
             lambda c: read_options(c["evaluate"], "evaluate", EVALUATE_OPTIONS)]
 
 
-def config_error(config: dict, schema: dict, source: str) -> str | None:
-    """None if ``config`` is valid, else one line: ``<source>: <key>: <reason> (got <value>)``."""
+def validation_error(config: dict, schema: dict) -> SpecError | None:
+    """The first problem of ``config`` (schema, then the library's checks), or None."""
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.path))
     if errors:
         err = errors[0]
         value = None if err.validator in ("required", "additionalProperties") else err.instance
-        return str(SpecError(_key_path(err), _reason(err), value, source))
+        return SpecError(_key_path(err), _reason(err), value)
     try:
         check_run_config(config)
     except SpecError as err:
-        return str(err.within(source=source))
+        return err
     return None
+
+
+def config_error(config: dict, schema: dict, source: str) -> str | None:
+    """None if ``config`` and each of its variants are valid, else one line:
+    ``<source>: <key>: <reason> (got <value>)``."""
+    from .variants import check_variants
+
+    def check(cfg: dict) -> None:
+        err = validation_error(cfg, schema)
+        if err is not None:
+            raise err
+
+    err = validation_error(config, schema)
+    if err is None:
+        try:
+            check_variants(config, check)
+        except SpecError as problem:
+            err = problem
+    return None if err is None else str(err.within(source=source))
 
 
 def write_resolved_config(config: dict, path: str | Path) -> None:

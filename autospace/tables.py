@@ -137,3 +137,153 @@ def trained_top1(metrics_files, budget_madds: int) -> dict[str, float]:
     if not learned or not rows:
         return {}
     return {rows[0]["model"]: round(100 * statistics.fmean(learned), 2)}
+
+
+# -- T2, T3, T4: this run's metrics files beside the paper's ImageNet numbers -------------------------
+
+NOT_IMAGENET = "not reported by the paper (ImageNet only)"
+NOT_COMPARABLE = "not comparable: the paper's number is ImageNet"
+
+
+def _family_row(family: str, madds: float | None) -> dict | None:
+    """The ``imagenet`` row of ``family`` (a name prefix) at ``madds`` (MAdds, rounded to millions)."""
+    if madds is None:
+        return None
+    return next((e for e in paper_numbers()["imagenet"] if e["model"].startswith(family)
+                 and e["madds_m"] == round(madds / 1e6)), None)
+
+
+def paper_row(space: str, algorithm: str, budget_madds: int) -> dict | None:
+    """The paper's ImageNet entry comparable to NAS ``algorithm`` in ``space`` at this budget."""
+    for entry in paper_numbers()["spaces"]:
+        if (entry["space"], entry["algorithm"]) == (space, algorithm):
+            if "model" in entry:
+                return next(e for e in paper_numbers()["imagenet"] if e["model"] == entry["model"])
+            return _family_row(entry["family"], budget_madds)
+    return None
+
+
+def seed_stats(records: list[dict]) -> dict:
+    """Mean and sample std over seeds (std 0 for one seed) of top-1 (%), MAdds (M), params (M)."""
+    import statistics
+
+    out = {"seeds": len(records)}
+    for key, scale, digits in (("top1", 100, 2), ("madds", 1e-6, 3), ("params", 1e-6, 4)):
+        values = [float(r[key]) * scale for r in records]
+        name = {"top1": "top1", "madds": "madds_m", "params": "params_m"}[key]
+        out[f"{name}_mean"] = round(statistics.fmean(values), digits) if values else NOT_RUN
+        out[f"{name}_std"] = (round(statistics.stdev(values), digits) if len(values) > 1 else 0.0) if values \
+            else NOT_RUN
+    return out
+
+
+def _read(files) -> list[dict]:
+    from .runtime import read_json
+
+    return [read_json(f, "metrics") for f in files]
+
+
+def _paper_cells(row: dict | None, ours: dict, imagenet: bool) -> dict:
+    """The paper's top-1, MAdds and params beside ours, with differences (ImageNet runs only)."""
+    out = {}
+    for key, paper_key in (("top1", "top1"), ("madds_m", "madds_m"), ("params_m", "params_m")):
+        if row is None:
+            out[f"{key}_paper"] = out[f"{key}_diff"] = NOT_REPORTED if imagenet else NOT_IMAGENET
+            continue
+        out[f"{key}_paper"] = row[paper_key]
+        out[f"{key}_diff"] = _diff(ours[f"{key}_mean"], row[paper_key], 2) if imagenet else NOT_COMPARABLE
+    out["paper_source"] = row["source"] if row else (NOT_REPORTED if imagenet else NOT_IMAGENET)
+    return out
+
+
+def t2_spaces(metrics_files, budget_madds: int, imagenet: bool) -> list[dict]:
+    """T2: per (space, NAS algorithm), mean and std over seeds of top-1, MAdds and params, beside
+    the paper's comparable ImageNet entry (an ImageNet run only is compared)."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for rec in _read(metrics_files):
+        groups.setdefault((rec["space"], rec["algorithm"]), []).append(rec)
+    rows = []
+    for (space, algorithm), recs in groups.items():
+        ours = seed_stats(recs)
+        rows.append({"space": space, "algorithm": algorithm, **ours,
+                     **_paper_cells(paper_row(space, algorithm, budget_madds), ours, imagenet)})
+    return rows
+
+
+def mean_cell_madds(space_file) -> float:
+    """Mean MAdds of the candidate cells of a space document, over layers and candidates."""
+    import statistics
+
+    from .runtime import read_json
+
+    doc = read_json(space_file, "space")
+    return statistics.fmean(c["madds"] for layer in doc["layers"] for c in layer["candidates"])
+
+
+def t3_budgets(runs: dict[float, dict], imagenet: bool) -> list[dict]:
+    """T3: per MAdds point (the paper's five and any other run), the learned space (mean cell
+    MAdds) and the network found in it, beside the paper's model at that point. ``runs``: point
+    (millions) -> ``name``, ``budget_madds`` (this run's resolved budget), ``space`` (the exported
+    space file) and ``metrics`` (metrics files of its seeds)."""
+    family = paper_numbers()["budgets"]["family"]
+    paper = {e["madds_m"]: e for e in paper_numbers()["imagenet"] if e["model"].startswith(family)}
+    rows = []
+    for point in sorted(set(paper) | set(runs)):
+        run = runs.get(point)
+        row = {"paper_point_m": point, "variant": run["name"] if run else NOT_RUN,
+               "budget_m": round(run["budget_madds"] / 1e6, 3) if run else NOT_RUN,
+               "space_mean_cell_madds_k": round(mean_cell_madds(run["space"]) / 1e3, 1) if run else NOT_RUN}
+        ours = seed_stats(_read(run["metrics"]) if run else [])
+        row.update(ours)
+        row.update(_paper_cells(paper.get(point), ours, imagenet))
+        rows.append(row)
+    return rows
+
+
+def t4_ablations(default_metrics, runs: dict[str, dict]) -> list[dict]:
+    """T4: the network found after each ablation (top-1, MAdds, params; mean and std over seeds)
+    against the default run on the same seeds. ``default_metrics``: the default run's metrics
+    files of the learned space; ``runs``: name -> ``overrides`` (dotted keys) and ``metrics``."""
+    default = {r["seed"]: r for r in _read(default_metrics)}
+    rows = []
+    base = {"variant": "default", "overrides": "none"}
+    entries = [(base, list(default.values()))]
+    for name, run in runs.items():
+        desc = ", ".join(f"{k}={v}" for k, v in run["overrides"].items())
+        entries.append(({"variant": name, "overrides": desc}, _read(run["metrics"])))
+    for head, recs in entries:
+        ours = seed_stats(recs)
+        same = [default[r["seed"]] for r in recs if r["seed"] in default]
+        if head["variant"] == "default":
+            vs = 0.0 if recs else NOT_RUN
+        elif len(same) == len(recs) and recs:
+            vs = round(ours["top1_mean"] - seed_stats(same)["top1_mean"], 2)
+        else:
+            vs = "not run: the default run lacks these seeds" if recs else NOT_RUN
+        rows.append({**head, **ours, "top1_vs_default": vs, "paper": NOT_REPORTED})
+    return rows
+
+
+# -- what the Data and NAS stages made (report categories of their own) --------------------------------
+
+def data_splits(split_file) -> list[dict]:
+    """Images in each split of the prepared data (from its ``split.json``)."""
+    from .runtime import read_json
+
+    doc = read_json(split_file, "split")
+    return [{"split": name, "images": len(doc[name]), "dataset": doc["dataset"], "seed": doc["seed"]}
+            for name in ("search_train", "search_val", "train", "test")]
+
+
+def nas_choices(runs: dict[str, str | Path]) -> list[dict]:
+    """Per NAS run (``runs``: label -> its ``nas.json``): budget, found MAdds, budget-repair swaps and
+    the chosen candidate of each layer (a cell id, or zero for a skipped block)."""
+    from .runtime import read_json
+
+    rows = []
+    for label, path in runs.items():
+        doc = read_json(path, "nas")
+        rows.append({"run": label, "algorithm": doc["algorithm"], "budget_m": round(doc["budget_madds"] / 1e6, 3),
+                     "madds_m": round(doc["madds"] / 1e6, 3), "repair_swaps": len(doc["repair_swaps"]),
+                     "chosen": " ".join(str(layer["chosen"]) for layer in doc["layers"])})
+    return rows

@@ -1,11 +1,21 @@
-"""Rule figures: fitness per layer over generations, and training curves."""
+"""Rule figures: fitness and diversity per layer over generations, the learned cells, training
+curves, and accuracy against MAdds with the Pareto front (the plotted data also as CSV)."""
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from autospace.figures import plot_fitness, plot_training_curves  # noqa: E402
-from autospace.runtime import job  # noqa: E402
+from autospace import figures as F  # noqa: E402
+from autospace.runtime import job, write_text  # noqa: E402
+from autospace.tables import to_csv  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
-    plot_fitness(snakemake.input.populations, snakemake.output.fitness)  # noqa: F821
-    plot_training_curves(snakemake.input.logs, snakemake.output.curves)  # noqa: F821
+    i, out = snakemake.input, snakemake.output  # noqa: F821
+    F.plot_fitness(i.populations, out.fitness)
+    diversity = F.diversity_rows(i.populations)
+    write_text(out.diversity_csv, to_csv(diversity))
+    F.plot_diversity(diversity, out.diversity)
+    F.plot_cells(i.space, out.cells)
+    F.plot_training_curves(i.logs, out.curves)
+    pareto = F.pareto_rows(snakemake.params.runs)  # noqa: F821
+    write_text(out.pareto_csv, to_csv(pareto))
+    F.plot_pareto(pareto, out.pareto)

@@ -1,6 +1,8 @@
 """The regenerated tables against what they were made from."""
 
 import csv
+import json
+import statistics
 
 import pytest
 
@@ -84,3 +86,71 @@ def test_tables_are_written_in_three_formats(tmp_path):
 @pytest.mark.parametrize("value,escaped", [("a_b", r"a\_b"), ("50%", r"50\%"), ("x & y", r"x \& y")])
 def test_latex_escapes(value, escaped):
     assert tables._tex(value) == escaped
+
+
+def _metrics(tmp_path, name, **values):
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(values))
+    return path
+
+
+def test_t2_compares_an_imagenet_run_with_the_papers_entries(tmp_path):
+    files = [_metrics(tmp_path, f"{space}{seed}", space=space, algorithm="proxyless", seed=seed,
+                      top1=top1, madds=madds, params=4_000_000)
+             for space, seed, top1, madds in (("learned", 0, 0.70, 339e6), ("learned", 1, 0.72, 337e6),
+                                              ("proxylessnas", 0, 0.71, 330e6), ("reference", 0, 0.69, 340e6))]
+    rows = {r["space"]: r for r in tables.t2_spaces(files, 340_000_000, imagenet=True)}
+    learned = rows["learned"]
+    assert learned["seeds"] == 2 and learned["top1_mean"] == 71.0
+    assert learned["top1_std"] == round(statistics.stdev([70.0, 72.0]), 2) and learned["madds_m_mean"] == 338.0
+    assert learned["top1_paper"] == 75.3 and learned["top1_diff"] == round(71.0 - 75.3, 2)
+    assert rows["proxylessnas"]["top1_paper"] == 74.6 and rows["proxylessnas"]["madds_m_diff"] == 10.0
+    assert rows["reference"]["top1_paper"] == tables.NOT_REPORTED == rows["reference"]["top1_diff"]
+    small = {r["space"]: r for r in tables.t2_spaces(files, 8_000_000, imagenet=False)}
+    assert small["learned"]["top1_paper"] == tables.NOT_IMAGENET
+    assert small["proxylessnas"]["top1_diff"] == tables.NOT_COMPARABLE
+
+
+def _space(tmp_path, madds):
+    path = tmp_path / "space.json"
+    path.write_text(json.dumps({"layers": [{"candidates": [{"madds": m} for m in layer]} for layer in madds]}))
+    return path
+
+
+def test_t3_has_every_paper_point_and_says_what_was_not_run(tmp_path):
+    run = {"name": "madds_340", "budget_madds": 340_000_000, "space": _space(tmp_path, [[100, 300], [200]]),
+           "metrics": [_metrics(tmp_path, "m", space="learned", algorithm="proxyless", seed=0, top1=0.7,
+                                madds=330e6, params=4.2e6)]}
+    rows = {r["paper_point_m"]: r for r in tables.t3_budgets({340: run}, imagenet=True)}
+    assert sorted(rows) == [175, 340, 430, 570, 650]
+    assert rows[340]["space_mean_cell_madds_k"] == 0.2 and rows[340]["top1_mean"] == 70.0
+    assert rows[340]["top1_diff"] == round(70.0 - 75.3, 2) and rows[340]["params_m_paper"] == 4.3
+    assert rows[175]["variant"] == tables.NOT_RUN == rows[175]["top1_mean"] == rows[175]["top1_diff"]
+    assert all(v != "" and v is not None for r in rows.values() for v in r.values())
+
+
+def test_t4_compares_each_ablation_with_the_default_on_the_same_seeds(tmp_path):
+    default = [_metrics(tmp_path, f"d{s}", space="learned", algorithm="proxyless", seed=s, top1=t, madds=5e6,
+                        params=1e5) for s, t in ((0, 0.80), (1, 0.90))]
+    ablation = [_metrics(tmp_path, "a0", space="learned", algorithm="proxyless", seed=0, top1=0.75, madds=4e6,
+                         params=1e5)]
+    rows = tables.t4_ablations(default, {"no_reference": {"overrides": {"evolution.reference": "none"},
+                                                         "metrics": ablation},
+                                         "k_2": {"overrides": {"evolution.sample_size": 2}, "metrics": []}})
+    assert [r["variant"] for r in rows] == ["default", "no_reference", "k_2"]
+    assert rows[0]["top1_mean"] == 85.0 and rows[1]["top1_vs_default"] == -5.0
+    assert rows[1]["overrides"] == "evolution.reference=none" and rows[1]["paper"] == tables.NOT_REPORTED
+    assert rows[2]["top1_mean"] == tables.NOT_RUN == rows[2]["top1_vs_default"]
+
+
+def test_data_splits_and_nas_choices(tmp_path):
+    split = tmp_path / "split.json"
+    split.write_text(json.dumps({"dataset": "fashion_mnist", "seed": 0, "search_train": [1, 2], "search_val": [3],
+                                 "train": [1, 2, 3], "test": [4, 5]}))
+    assert [(r["split"], r["images"]) for r in tables.data_splits(split)] == [
+        ("search_train", 2), ("search_val", 1), ("train", 3), ("test", 2)]
+    nas = _metrics(tmp_path, "nas", algorithm="proxyless", budget_madds=8e6, madds=7.5e6, repair_swaps=[{}],
+                   layers=[{"chosen": "ab12"}, {"chosen": "zero"}])
+    (row,) = tables.nas_choices({"main/learned/seed_0": nas})
+    assert row == {"run": "main/learned/seed_0", "algorithm": "proxyless", "budget_m": 8.0, "madds_m": 7.5,
+                   "repair_swaps": 1, "chosen": "ab12 zero"}

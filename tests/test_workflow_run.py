@@ -1,9 +1,11 @@
 """The whole DAG on the tiny config, in a temporary copy of the project, then DVC round trips."""
 
+import csv
 import hashlib
 import json
 import re
 import shutil
+import statistics
 import sys
 
 import pytest
@@ -80,9 +82,11 @@ def test_dvc_yaml_matches_the_snakemake_dag(run):
     rows = [dict(zip(header, line.split("\t"))) for line in summary[1:] if "\t" in line]
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
     outs = {next(iter(o)): name for name, st in stages.items() for o in st["outs"]}
-    # besides the jobs' outputs, DVC records their benchmark files and the resolved config; the
+    # besides the jobs' outputs, DVC records their benchmark files and the resolved configs; the
     # audit's report is the one output DVC does not record (it audits DVC's records)
-    extra = {o for o in outs if o.startswith("results/tiny/benchmarks/")} | {"results/tiny/config.yaml"}
+    extra = {o for o in outs if o.startswith("results/tiny/") and ("/benchmarks/" in o or o.endswith("/config.yaml"))}
+    assert {o for o in extra if o.endswith("/config.yaml")} == {
+        L.RESOLVED_CONFIG.format(exp=e) for e in ["tiny"] + [L.variant_exp("tiny", v) for v in L.variants(tiny_config())]}
     audit = {f"results/tiny/{f}" for f in L.AUDIT_FILES}
     assert {r["output_file"] for r in rows} - audit == {o for o in outs if o.startswith("results/tiny/")} - extra
     assert audit <= {r["output_file"] for r in rows}
@@ -116,9 +120,92 @@ def test_dvc_records_push_pull_round_trip(run, tmp_path):
     assert "results/tiny/train/learned/seed_0/metrics.json" in metrics
 
 
+def test_dvc_metrics_and_plots_read_the_runs_files(run):
+    repo, _ = run
+    cfg = tiny_config()
+    evaluated = [f for job in L.jobs(cfg) if job["rule"] == "evaluate" for f in job["output"]]
+    assert any("/variants/" in f for f in evaluated)
+    shown = json.loads(dvc("metrics", "show", "--json", *evaluated, cwd=repo).stdout)[""]["data"]
+    for f in evaluated:
+        assert shown[f]["data"]["top1"] == json.loads((repo / f).read_text())["top1"], f
+    plots = [f for job in L.jobs(cfg) for f in job["output"] if f.endswith(("pareto.csv", "diversity.csv", "log.csv"))]
+    out = json.loads(dvc("plots", "show", "--json", *plots, cwd=repo).stdout)
+    assert not out.get("errors") and {f for f in plots} <= set(out["data"])
+
+
+def test_variants_ran_through_the_wildcards(run):
+    repo, _ = run
+    cfg = tiny_config()
+    assert sorted(L.variants(cfg)) == ["fitness_random", "madds_175"]
+    for name, vcfg in L.variants(cfg).items():
+        exp = L.variant_exp("tiny", name)
+        resolved = yaml.safe_load((repo / L.RESOLVED_CONFIG.format(exp=exp)).read_text())
+        assert resolved["evolution"] == vcfg["evolution"] and resolved["nas"] == vcfg["nas"]
+        search = json.loads((repo / L.GEN.format(exp=exp, gen="000") / "config.json").read_text())
+        assert search["evolution"]["fitness_rule"] == vcfg["evolution"]["fitness_rule"]
+        nas = json.loads((repo / L.NAS.format(exp=exp, space="learned", seed=0) / "nas.json").read_text())
+        assert nas["madds"] <= nas["budget_madds"]
+        assert (repo / "logs" / exp / "warmup/job.log").is_file()
+    for section in ("nas", "evolution"):
+        budget = L.variants(cfg)["madds_175"][section]
+        budget = budget.get("constraint", budget)
+        assert budget["budget_ratio"] == round(175 / 340, 6) and budget["budget_madds"] is None
+
+
+def _csv(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _close(cell, value, digits):
+    return float(cell) == round(value, digits)
+
+
+def test_tables_agree_with_the_metrics_files(run):
+    repo, _ = run
+    cfg = tiny_config()
+    jobs = L.jobs(cfg)
+    tables_dir = repo / "results/tiny/tables"
+
+    def metrics(exp, space="learned"):
+        return [json.loads((repo / f).read_text()) for job in jobs if job["rule"] == "evaluate"
+                and job["exp"] == exp and job["wildcards"]["space"] == space for f in job["output"]]
+
+    for row in _csv(tables_dir / "t2_spaces.csv"):
+        recs = metrics("tiny", row["space"])
+        assert int(row["seeds"]) == len(recs)
+        assert _close(row["top1_mean"], statistics.fmean(100 * r["top1"] for r in recs), 2)
+        assert _close(row["madds_m_mean"], statistics.fmean(r["madds"] / 1e6 for r in recs), 3)
+        assert _close(row["params_m_mean"], statistics.fmean(r["params"] / 1e6 for r in recs), 4)
+        assert all(row[k] != "" for k in row)
+    t3 = {row["variant"]: row for row in _csv(tables_dir / "t3_budgets.csv")}
+    for name, exp in (("madds_175", L.variant_exp("tiny", "madds_175")), ("main run", "tiny")):
+        recs = metrics(exp)
+        assert _close(t3[name]["top1_mean"], statistics.fmean(100 * r["top1"] for r in recs), 2)
+        assert _close(t3[name]["madds_m_mean"], statistics.fmean(r["madds"] / 1e6 for r in recs), 3)
+        assert float(t3[name]["budget_m"]) * 1e6 >= max(r["madds"] for r in recs)
+        space = json.loads((repo / L.space_file(exp, "learned")).read_text())
+        cells = [c["madds"] for layer in space["layers"] for c in layer["candidates"]]
+        assert _close(t3[name]["space_mean_cell_madds_k"], statistics.fmean(cells) / 1e3, 1)
+    assert t3["main run"]["paper_point_m"] == "340"
+    assert t3["not run"]["top1_mean"] == "not run" and t3["not run"]["top1_paper"]
+    t4 = {row["variant"]: row for row in _csv(tables_dir / "t4_ablations.csv")}
+    ablation, default = metrics(L.variant_exp("tiny", "fitness_random")), metrics("tiny")
+    assert _close(t4["fitness_random"]["top1_mean"], statistics.fmean(100 * r["top1"] for r in ablation), 2)
+    assert _close(t4["default"]["top1_mean"], statistics.fmean(100 * r["top1"] for r in default), 2)
+    assert float(t4["fitness_random"]["top1_vs_default"]) == round(
+        float(t4["fitness_random"]["top1_mean"]) - float(t4["default"]["top1_mean"]), 2)
+    for name in ("t2_spaces", "t3_budgets", "t4_ablations"):
+        assert (tables_dir / f"{name}.tex").read_text().startswith(r"\begin{tabular}")
+        assert (tables_dir / f"{name}.md").read_text().startswith("| ")
+    pareto = _csv(repo / "results/tiny/figures/pareto.csv")
+    assert len(pareto) == sum(job["rule"] == "evaluate" for job in jobs)
+
+
 def test_report_has_tables_and_figures(run):
     repo, _ = run
     snakemake("--report", "report.html", "--configfile", TINY, cwd=repo)
     html = (repo / "report.html").read_text(errors="replace")
-    for name in ("comparison.csv", "fitness.png", "training_curves.png"):
+    for name in ("comparison.csv", "data_splits.csv", "nas_choices.csv", "t2_spaces.csv", "t3_budgets.csv", "t4_ablations.csv", "fitness.png",
+                 "training_curves.png", "diversity.png", "cells.png", "pareto.png"):
         assert name in html

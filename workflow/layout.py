@@ -22,15 +22,21 @@ BENCH = RESULTS + "/benchmarks/{rule}"
 PROVENANCE = RESULTS + "/provenance/{rule}"  # one lineage record per job (autospace.provenance)
 AUDIT_FILES = ("audit.json", "audit.md")  # written by the audit rule; not DVC outputs (they audit them)
 STATE = RESULTS + "/.state"  # resumable state: not a declared output, so Snakemake never deletes it
+#: A variant of experiment <exp> is the experiment ``<exp>/variants/<name>``: the same layout
+#: below it (search, nas, train, logs, benchmarks), with the data shared from results/<exp>/data.
+VARIANT = "{exp}/variants/{variant}"
 
 DATA_FILES = ("dataset.pt", "split.json")
 SEARCH_FILES = ("checkpoint.pt", "population.json", "sampled.json", "metrics.json", "config.json")
 NAS_FILES = ("arch.json", "nas.json", "config.json")
 TRAIN_FILES = ("model.pt", "log.csv", "config.json")
 METRICS = "metrics.json"
-TABLE_FILES = ("comparison.csv", "comparison.md")
+TABLE_FILES = ("comparison.csv", "comparison.md", "data_splits.csv", "data_splits.md", "nas_choices.csv",
+               "nas_choices.md") + tuple(
+    f"{t}.{ext}" for t in ("t2_spaces", "t3_budgets", "t4_ablations") for ext in ("csv", "md", "tex"))
 PAPER_TABLE_FILES = tuple(f"{t}.{ext}" for t in ("t1_imagenet", "t5_search_cost") for ext in ("csv", "md", "tex"))
-FIGURE_FILES = ("fitness.png", "fitness.pdf", "training_curves.png", "training_curves.pdf")
+FIGURE_FILES = tuple(f"{f}.{ext}" for f in ("fitness", "training_curves", "diversity", "cells", "pareto")
+                     for ext in ("png", "pdf")) + ("diversity.csv", "pareto.csv")
 LEARNED = "learned"
 
 
@@ -41,14 +47,14 @@ def job_name(wildcards: dict) -> str:
     return "_".join(v if k == "space" else f"{k}_{v}" for k, v in wildcards.items())
 
 
-def benchmark_file(exp: str, job: dict) -> str:
+def benchmark_file(job: dict) -> str:
     """The Snakemake benchmark file of a job (wall time, memory): a DVC output of its stage too."""
-    return f"{BENCH.format(exp=exp, rule=job['rule'])}/{job_name(job['wildcards'])}.tsv"
+    return f"{BENCH.format(exp=job['exp'], rule=job['rule'])}/{job_name(job['wildcards'])}.tsv"
 
 
-def provenance_file(exp: str, job: dict) -> str:
+def provenance_file(job: dict) -> str:
     """The provenance record of a job (written by the job itself): a DVC output of its stage too."""
-    return f"{PROVENANCE.format(exp=exp, rule=job['rule'])}/{job_name(job['wildcards'])}.json"
+    return f"{PROVENANCE.format(exp=job['exp'], rule=job['rule'])}/{job_name(job['wildcards'])}.json"
 
 
 def gen_name(g: int) -> str:
@@ -60,44 +66,88 @@ def space_file(exp: str, space: str) -> str:
     return SPACE_LEARNED.format(exp=exp) if space == LEARNED else SPACE_HAND.format(exp=exp, space=space)
 
 
-def jobs(config: dict) -> list[dict]:
-    """Every job of the experiment: rule, wildcards, input files, output files (concrete paths)."""
-    exp = config["experiment"]
-    data = [f"{DATA.format(exp=exp)}/{f}" for f in DATA_FILES]
-    out = [{"rule": "prepare_data", "wildcards": {}, "input": [], "output": data}]
+def variant_exp(exp: str, name: str) -> str:
+    """The experiment path of a variant: ``<exp>/variants/<name>``."""
+    return VARIANT.format(exp=exp, variant=name)
+
+
+def variant_name(exp: str, job_exp: str) -> str | None:
+    """The variant a job's experiment path belongs to (None: the experiment itself)."""
+    return None if job_exp == exp else job_exp.rsplit("/", 1)[-1]
+
+
+def evaluated(jobs: list[dict], exp: str | None = None, space: str | None = None) -> list[str]:
+    """The metrics files of the evaluate jobs (of one experiment path and/or space)."""
+    return [f for job in jobs if job["rule"] == "evaluate" and exp in (None, job["exp"])
+            and space in (None, job["wildcards"]["space"]) for f in job["output"]]
+
+
+def variants(config: dict) -> dict[str, dict]:
+    """Each variant's name -> its full config (see autospace/variants.py)."""
+    from autospace.variants import variant_configs
+
+    return variant_configs(config)
+
+
+def _search(exp: str, data: list[str], generations: int) -> list[dict]:
     warm = [f"{WARMUP.format(exp=exp)}/{f}" for f in SEARCH_FILES]
-    out.append({"rule": "warmup", "wildcards": {}, "input": data, "output": warm})
+    out = [{"rule": "warmup", "exp": exp, "wildcards": {}, "input": data, "output": warm}]
     prev = warm
-    generations = config["evolution"]["generations"]
     for g in range(generations):
         gen = [f"{GEN.format(exp=exp, gen=gen_name(g))}/{f}" for f in SEARCH_FILES]
-        out.append({"rule": "evolve", "wildcards": {"gen": gen_name(g)}, "input": data + prev[:2],
+        out.append({"rule": "evolve", "exp": exp, "wildcards": {"gen": gen_name(g)}, "input": data + prev[:2],
                     "output": gen})
         prev = gen
-    out.append({"rule": "export_space", "wildcards": {}, "input": prev[:2],
+    out.append({"rule": "export_space", "exp": exp, "wildcards": {}, "input": prev[:2],
                 "output": [SPACE_LEARNED.format(exp=exp)]})
-    metrics = []
-    for space in config["spaces"]:
+    return out
+
+
+def _runs(exp: str, data: list[str], spaces: list[str], seeds: list[int]) -> list[dict]:
+    out = []
+    for space in spaces:
         if space != LEARNED:
-            out.append({"rule": "hand_space", "wildcards": {"space": space}, "input": [],
+            out.append({"rule": "hand_space", "exp": exp, "wildcards": {"space": space}, "input": [],
                         "output": [space_file(exp, space)]})
-        for seed in config["seeds"]:
+        for seed in seeds:
             wc = {"space": space, "seed": str(seed)}
             nas = [f"{NAS.format(exp=exp, **wc)}/{f}" for f in NAS_FILES]
             train_dir = TRAIN.format(exp=exp, **wc)
             train = [f"{train_dir}/{f}" for f in TRAIN_FILES]
-            out.append({"rule": "nas", "wildcards": wc, "input": data + [space_file(exp, space)], "output": nas})
-            out.append({"rule": "train", "wildcards": wc, "input": data + nas[:1], "output": train})
-            out.append({"rule": "evaluate", "wildcards": wc, "input": data + nas[:1] + train[:1],
+            out.append({"rule": "nas", "exp": exp, "wildcards": wc, "input": data + [space_file(exp, space)],
+                        "output": nas})
+            out.append({"rule": "train", "exp": exp, "wildcards": wc, "input": data + nas[:1], "output": train})
+            out.append({"rule": "evaluate", "exp": exp, "wildcards": wc, "input": data + nas[:1] + train[:1],
                         "output": [f"{train_dir}/{METRICS}"]})
-            metrics.append(f"{train_dir}/{METRICS}")
-    tables = [f"{TABLES.format(exp=exp)}/{f}" for f in TABLE_FILES]
-    out.append({"rule": "tables", "wildcards": {}, "input": metrics, "output": tables})
-    out.append({"rule": "paper_tables", "wildcards": {}, "input": metrics,
+    return out
+
+
+def _outputs(jobs: list[dict], rule: str, name: str | None = None) -> list[str]:
+    return [f for job in jobs if job["rule"] == rule for f in job["output"] if name is None or f.endswith(name)]
+
+
+def jobs(config: dict) -> list[dict]:
+    """Every job of the experiment and its variants: rule, experiment path (``exp``), wildcards,
+    input files, output files (concrete paths)."""
+    exp = config["experiment"]
+    data = [f"{DATA.format(exp=exp)}/{f}" for f in DATA_FILES]
+    out = [{"rule": "prepare_data", "exp": exp, "wildcards": {}, "input": [], "output": data}]
+    out += _search(exp, data, config["evolution"]["generations"])
+    out += _runs(exp, data, config["spaces"], config["seeds"])
+    main = list(out)
+    for name, cfg in variants(config).items():
+        out += _search(variant_exp(exp, name), data, cfg["evolution"]["generations"])
+        out += _runs(variant_exp(exp, name), data, [LEARNED], config["variants"]["seeds"])
+    metrics = _outputs(out, "evaluate")
+    spaces = _outputs(out, "export_space")  # the learned spaces, for T3
+    nas = _outputs(out, "nas", "/nas.json")
+    out.append({"rule": "tables", "exp": exp, "wildcards": {}, "input": metrics + spaces + nas + data[1:],
+                "output": [f"{TABLES.format(exp=exp)}/{f}" for f in TABLE_FILES]})
+    out.append({"rule": "paper_tables", "exp": exp, "wildcards": {}, "input": _outputs(main, "evaluate"),
                 "output": [f"{TABLES.format(exp=exp)}/{f}" for f in PAPER_TABLE_FILES]})
-    gens = [f"{GEN.format(exp=exp, gen=gen_name(g))}/population.json" for g in range(generations)]
-    logs = [m.replace(METRICS, "log.csv") for m in metrics]
-    out.append({"rule": "figures", "wildcards": {}, "input": gens + logs,
+    gens = _outputs(main, "evolve", "/population.json")
+    out.append({"rule": "figures", "exp": exp, "wildcards": {},
+                "input": gens + [SPACE_LEARNED.format(exp=exp)] + _outputs(main, "train", "/log.csv") + metrics,
                 "output": [f"{FIGURES.format(exp=exp)}/{f}" for f in FIGURE_FILES]})
     return out
 
@@ -112,7 +162,7 @@ RULE_PARAMS = {
     "nas": ["device", "backbone", "nas", "distributed"],
     "train": ["device", "train", "distributed"],
     "evaluate": ["evaluate", "nas.algorithm"],
-    "tables": [],
+    "tables": ["data.dataset", "backbone", "nas.budget_madds", "nas.budget_ratio", "variants"],
     "paper_tables": ["device", "data.dataset", "nas.budget_madds", "nas.budget_ratio", "backbone"],
     "figures": [],
 }

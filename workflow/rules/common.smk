@@ -1,5 +1,6 @@
 # Config validation (JSON schema, then the library's own checks) and helpers shared by the rules.
 import posixpath
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
+from autospace.variants import budget_points  # noqa: E402
 
 
 CONFIG_FILES = [str(f) for f in (workflow.overwrite_configfiles or workflow.configfiles)] or ["config"]
@@ -22,18 +24,20 @@ if problem:
 
 EXP = config["experiment"]
 GENERATIONS = config["evolution"]["generations"]
-LAST = L.WARMUP if GENERATIONS == 0 else L.GEN.format(exp="{exp}", gen=L.gen_name(GENERATIONS - 1))
+#: The experiment path ({exp} wildcard) -> its config: the experiment's own and each variant's.
+CONFIGS = {EXP: config} | {L.variant_exp(EXP, name): cfg for name, cfg in L.variants(config).items()}
 
 
 wildcard_constraints:
+    exp="|".join(re.escape(e) for e in CONFIGS),
     gen=r"\d{3}",
     seed=r"\d+",
     space=r"[a-z][a-z0-9_]*",
 
 
 def path(template, **wc):
-    """A layout template with the experiment filled in and other fields kept as wildcards."""
-    fields = {"exp": EXP, "gen": "{gen}", "space": "{space}", "seed": "{seed}"}
+    """A layout template with the given fields filled in and the others kept as wildcards."""
+    fields = {"exp": "{exp}", "gen": "{gen}", "space": "{space}", "seed": "{seed}"}
     fields.update(wc)
     return template.format(**fields)
 
@@ -48,21 +52,25 @@ def files(template, names, **wc):
     return {Path(n).stem: under(template, n, **wc) for n in names}
 
 
-def log_file(rule, name="job"):
-    return posixpath.join(L.LOGS.format(exp=EXP, rule=rule), f"{name}.log")
+#: The prepared data, shared by the experiment and its variants.
+DATA = files(L.DATA, L.DATA_FILES, exp=EXP)
 
 
-def bench_file(rule, name="job"):
-    return posixpath.join(L.BENCH.format(exp=EXP, rule=rule), f"{name}.tsv")
+def log_file(rule, name="job", exp="{exp}"):
+    return posixpath.join(L.LOGS.format(exp=exp, rule=rule), f"{name}.log")
 
 
-def provenance_file(rule, name="job"):
-    return posixpath.join(L.PROVENANCE.format(exp=EXP, rule=rule), f"{name}.json")
+def bench_file(rule, name="job", exp="{exp}"):
+    return posixpath.join(L.BENCH.format(exp=exp, rule=rule), f"{name}.tsv")
 
 
-def config_value(key):
+def provenance_file(rule, name="job", exp="{exp}"):
+    return posixpath.join(L.PROVENANCE.format(exp=exp, rule=rule), f"{name}.json")
+
+
+def config_value(cfg, key):
     """A config value by dotted key (``nas.algorithm``)."""
-    value = config
+    value = cfg
     for part in key.split("."):
         value = value[part]
     return value
@@ -75,7 +83,7 @@ def lineage(rule):
 
     def values(wildcards, input, output):
         return {"rule": rule, "wildcards": dict(wildcards.items()),
-                "params": {key: config_value(key) for key in L.RULE_PARAMS[rule]},
+                "params": {key: config_value(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
                 "input": [str(f) for f in input],
                 "output": [str(f) for f in output if f != output.provenance],
                 "path": str(output.provenance)}
@@ -88,33 +96,49 @@ SEARCH_KEYS = ("seed", "device", "backbone", "cell_space", "evolution")
 
 def previous_generation(wildcards):
     g = int(wildcards.gen)
-    prev = path(L.WARMUP) if g == 0 else path(L.GEN, gen=L.gen_name(g - 1))
+    prev = path(L.WARMUP, exp=wildcards.exp) if g == 0 else path(L.GEN, exp=wildcards.exp, gen=L.gen_name(g - 1))
     return {"checkpoint": posixpath.join(prev, "checkpoint.pt"), "population": posixpath.join(prev, "population.json")}
 
 
-def get_nas_budget():
-    """The NAS MAdds budget of this config, resolved against the backbone's reference network."""
+def last_generation(wildcards):
+    """The last generation's checkpoint and population of an experiment (or a variant)."""
+    generations = CONFIGS[wildcards.exp]["evolution"]["generations"]
+    last = L.WARMUP if generations == 0 else L.GEN.format(exp="{exp}", gen=L.gen_name(generations - 1))
+    return {"checkpoint": under(last, "checkpoint.pt", exp=wildcards.exp),
+            "population": under(last, "population.json", exp=wildcards.exp)}
+
+
+def get_nas_budget(cfg=config):
+    """The NAS MAdds budget of a config, resolved against the backbone's reference network."""
     from autospace.counter import network_cost
     from autospace.nas.config import NASConfig
 
-    reference = network_cost(get_backbone(config["backbone"]).reference_network()).madds
-    return NASConfig.from_dict(config["nas"]).budget(reference)
+    reference = network_cost(get_backbone(cfg["backbone"]).reference_network()).madds
+    return NASConfig.from_dict(cfg["nas"]).budget(reference)
 
 
 def final_targets(cfg):
     return L.final_targets(cfg)
 
 
-def section(*keys):
-    """The config sections a rule uses, passed through params so a change reruns the rule."""
-    return {k: config[k] for k in keys}
+def section(*keys, seed=False):
+    """The config sections a rule uses in this experiment or variant (a function of the
+    wildcards), passed through params so a change reruns the rule; ``seed``: the job's seed too."""
+
+    def of(wildcards):
+        values = {k: CONFIGS[wildcards.exp][k] for k in keys}
+        return {**values, "seed": int(wildcards.seed)} if seed else values
+
+    return of
 
 
 def record_with_dvc():
-    """After a successful run: write the fully resolved config to results/<experiment>/config.yaml,
+    """After a successful run: write the fully resolved config to results/<experiment>/config.yaml
+    (and each variant's to results/<experiment>/variants/<name>/config.yaml),
     regenerate this experiment's DVC stages and record every completed output's hash in dvc.lock
     (Snakemake drives, DVC records). The DVC part is skipped when DVC is not set up here."""
-    write_resolved_config(config, L.RESOLVED_CONFIG.format(exp=EXP))
+    for exp, cfg in CONFIGS.items():
+        write_resolved_config(cfg, L.RESOLVED_CONFIG.format(exp=exp))
     root = Path(workflow.basedir).parent
     if not (root / ".dvc").is_dir() or not config["dvc"]["record"]:
         return
@@ -122,3 +146,41 @@ def record_with_dvc():
     for f in CONFIG_FILES:
         cmd += ["--configfile", f]
     subprocess.run(cmd, check=True, cwd=root)
+
+
+# -- what the tables and figures of the experiment are made from ---------------------------------
+JOBS = L.jobs(config)
+
+
+def variant_run(name):
+    """A variant's (None: the experiment's own) learned space, its metrics files and NAS budget."""
+    exp = EXP if name is None else L.variant_exp(EXP, name)
+    return {"name": name or "main run", "space": L.space_file(exp, L.LEARNED),
+            "metrics": L.evaluated(JOBS, exp, L.LEARNED), "budget_madds": get_nas_budget(CONFIGS[exp])}
+
+
+BUDGET_RUNS = {p: variant_run(name) for p, name in budget_points(config).items()}
+ABLATION_RUNS = {name: {**variant_run(name), "overrides": changes} for item in config["variants"]["ablations"]
+                 for name, changes in item.items()}
+
+
+#: Every NAS run, by label (``main/learned/seed_0``, ``k_2/learned/seed_0``) -> its nas.json.
+NAS_RUNS = {f"{L.variant_name(EXP, job['exp']) or 'main'}/{job['wildcards']['space']}/seed_{job['wildcards']['seed']}":
+            job["output"][1] for job in JOBS if job["rule"] == "nas"}
+
+
+def pareto_runs():
+    """Every evaluated network with its legend group and a run label, for the accuracy-MAdds figure."""
+    budgets = set(budget_points(config).values())
+    runs = []
+    for job in JOBS:
+        if job["rule"] != "evaluate":
+            continue
+        space, seed = job["wildcards"]["space"], job["wildcards"]["seed"]
+        name = L.variant_name(EXP, job["exp"])
+        if name is None:
+            group = f"{space} space ({'learned here' if space == L.LEARNED else 'hand-designed'})"
+        else:
+            group = f"learned, {'budget' if name in budgets else 'ablation'} variants"
+        runs.append({"file": job["output"][0], "group": group, "run": f"{name or 'main'}/{space}/seed_{seed}"})
+    return runs

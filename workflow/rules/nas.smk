@@ -18,13 +18,13 @@ rule hand_space:
 
 rule nas:
     input:
-        **files(L.DATA, L.DATA_FILES),
-        space=lambda wc: L.space_file(EXP, wc.space),
+        **DATA,
+        space=lambda wc: L.space_file(wc.exp, wc.space),
     output:
         **files(L.NAS, L.NAS_FILES),
         provenance=provenance_file("nas", "{space}_seed_{seed}"),
     params:
-        config=lambda wc: {**section("device", "backbone", "nas", "distributed"), "seed": int(wc.seed)},
+        config=section("device", "backbone", "nas", "distributed", seed=True),
         lineage=lineage("nas"),
     log:
         log_file("nas", "{space}_seed_{seed}"),

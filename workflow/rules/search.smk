@@ -1,6 +1,6 @@
 rule warmup:
     input:
-        **files(L.DATA, L.DATA_FILES),
+        **DATA,
     output:
         **files(L.WARMUP, L.SEARCH_FILES),
         provenance=provenance_file("warmup"),
@@ -24,7 +24,7 @@ rule warmup:
 rule evolve:
     input:
         unpack(previous_generation),
-        **files(L.DATA, L.DATA_FILES),
+        **DATA,
     output:
         **files(L.GEN, L.SEARCH_FILES),
         provenance=provenance_file("evolve", "gen_{gen}"),
@@ -47,8 +47,7 @@ rule evolve:
 
 rule export_space:
     input:
-        checkpoint=under(LAST, "checkpoint.pt"),
-        population=under(LAST, "population.json"),
+        unpack(last_generation),
     output:
         space=path(L.SPACE_LEARNED),
         provenance=provenance_file("export_space"),

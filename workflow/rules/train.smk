@@ -1,12 +1,12 @@
 rule train:
     input:
-        **files(L.DATA, L.DATA_FILES),
+        **DATA,
         arch=under(L.NAS, "arch.json"),
     output:
         **files(L.TRAIN, L.TRAIN_FILES),
         provenance=provenance_file("train", "{space}_seed_{seed}"),
     params:
-        config=lambda wc: {**section("device", "train", "distributed"), "seed": int(wc.seed)},
+        config=section("device", "train", "distributed", seed=True),
         state=under(L.STATE, "train/{space}/seed_{seed}"),
         lineage=lineage("train"),
     log:
@@ -24,7 +24,7 @@ rule train:
 
 rule evaluate:
     input:
-        **files(L.DATA, L.DATA_FILES),
+        **DATA,
         arch=under(L.NAS, "arch.json"),
         model=under(L.TRAIN, "model.pt"),
     output:
@@ -32,7 +32,7 @@ rule evaluate:
         provenance=provenance_file("evaluate", "{space}_seed_{seed}"),
     params:
         config=config["evaluate"],
-        labels=lambda wc: {"space": wc.space, "algorithm": config["nas"]["algorithm"], "seed": int(wc.seed)},
+        labels=lambda wc: {"space": wc.space, "algorithm": CONFIGS[wc.exp]["nas"]["algorithm"], "seed": int(wc.seed)},
         lineage=lineage("evaluate"),
     log:
         log_file("evaluate", "{space}_seed_{seed}"),
