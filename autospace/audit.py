@@ -12,7 +12,8 @@ folder two levels above, as the workflow writes them):
 - ``validity``: checkpoints load with ``weights_only=True``; JSON parses; populations and spaces
   hold valid cells of the recorded backbone and cell space; architectures are within the NAS
   MAdds budget of the recorded config and match ``nas.json``; metrics match their architecture;
-  tables equal the ones recomputed from the metrics (and benchmarks) they came from.
+  tables and the figures' plotted data equal the ones recomputed from the metrics and benchmarks
+  they came from (for the tables and figures jobs: from the library call's recorded ``arguments``).
 
 Resumable state (``.state/``), DVC's ``.gitignore`` files and the audit's own files are not
 artifacts. Benchmark files and the resolved ``config.yaml`` are written by Snakemake after a job
@@ -21,6 +22,7 @@ and have no provenance record: DVC's record is their check.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import tempfile
 from pathlib import Path
@@ -111,16 +113,25 @@ def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path)
 
 
 def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
-    """Recompute the table file ``rel`` from the metrics (and benchmarks) its record names."""
-    from .compare import write_tables
-    from .tables import t1_imagenet, t5_search_cost, trained_top1, write_table
+    """Recompute the table (or plotted-data) file ``rel`` from what its record says it was made
+    of: the metrics and benchmark files, or the library call's recorded ``arguments`` (paths in
+    them are relative to the project root)."""
+    from .figures import figure_tables
+    from .tables import t1_imagenet, t5_search_cost, to_csv, trained_top1, write_experiment_tables, write_table
 
     metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith("metrics.json")]
     name = Path(rel).name
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if name.startswith("comparison."):
-            write_tables(metrics, tmp / "comparison.csv", tmp / "comparison.md")
+        if rec["rule"] == "tables":
+            with contextlib.chdir(root):
+                write_experiment_tables(rec["arguments"], tmp)
+        elif rec["rule"] == "figures":
+            if not name.endswith(".csv"):
+                return "ok"
+            with contextlib.chdir(root):
+                rows = figure_tables(rec["arguments"])[Path(name).stem]
+            (tmp / name).write_text(to_csv(rows))
         elif name.startswith("t1_imagenet."):
             params = rec["params"]
             trained = trained_top1(metrics, _nas_budget(params)) if params["data.dataset"] == "imagefolder" else {}
@@ -187,7 +198,7 @@ def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path)
             return f"MAdds/params differ from its architecture {arch}"
         if not 0.0 <= float(metrics.get("top1", -1)) <= 1.0:
             return "top1 is not a fraction in [0, 1]"
-    elif rec["rule"] in ("tables", "paper_tables"):
+    elif rec["rule"] in ("tables", "paper_tables", "figures"):
         return _table_check(rec, rel, results, root)
     return "ok"
 

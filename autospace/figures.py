@@ -195,6 +195,13 @@ def pareto_rows(runs: list[dict]) -> list[dict]:
     return rows
 
 
+def figure_tables(args: dict) -> dict[str, list[dict]]:
+    """The plotted data of the figures rule, by CSV stem, from its arguments (plain values,
+    recorded in the job's provenance so the audit can recompute them): ``populations`` (each
+    generation's population.json) and ``runs`` (see :func:`pareto_rows`)."""
+    return {"diversity": diversity_rows(args["populations"]), "pareto": pareto_rows(args["runs"])}
+
+
 def plot_pareto(rows: list[dict], out_png: str | Path) -> None:
     """Top-1 against MAdds of every evaluated network, by group, with the Pareto front."""
     fig, ax = plt.subplots(figsize=(6.5, 4.2))

@@ -2,7 +2,8 @@
 
 A workflow job's record (format ``autospace-provenance/1``) holds the rule, its wildcards and
 the config values it used, the code version (git commit, dirty flag, hash of the uncommitted
-diff), package versions, the device, and the SHA-256 of every input and output file. What
+diff), package versions, the device, the SHA-256 of every input and output file, and for jobs
+whose library call takes more than files (tables, figures) its ``arguments``. What
 differs between two identical runs (start and end time, duration, host) sits under ``run``
 alone, so a record minus ``run`` is as reproducible as the artifacts it describes.
 """
@@ -104,5 +105,6 @@ class Recorder:
             "params": params, "code": code_version(), "packages": package_versions(),
             "device": device_info(params.get("device")),
             "inputs": self.inputs, "outputs": hashes(self.lineage.get("output", [])),
+            **({"arguments": self.lineage["arguments"]} if "arguments" in self.lineage else {}),
             "run": {"start": stamp(self.start), "end": stamp(end), "seconds": round(end - self.start, 3),
                     "host": platform.node()}})

@@ -124,6 +124,36 @@ def write_table(rows: list[dict], stem: str | Path) -> None:
         write_text(f"{stem}{suffix}", render(rows))
 
 
+def experiment_tables(args: dict) -> dict[str, list[dict]]:
+    """The tables rule's tables, by file stem, from its arguments (plain values, recorded in the
+    job's provenance so the audit can recompute them): ``split`` (split.json), ``nas_runs`` (label ->
+    nas.json), ``main`` (the experiment's metrics files), ``budget_madds``, ``imagenet``,
+    ``budgets`` ([point, run] pairs, see :func:`t3_budgets`), ``default`` (metrics files of the
+    learned space) and ``ablations`` (see :func:`t4_ablations`)."""
+    return {"data_splits": data_splits(args["split"]), "nas_choices": nas_choices(args["nas_runs"]),
+            "t2_spaces": t2_spaces(args["main"], args["budget_madds"], args["imagenet"]),
+            "t3_budgets": t3_budgets(dict(args["budgets"]), args["imagenet"]),
+            "t4_ablations": t4_ablations(args["default"], args["ablations"])}
+
+
+#: Tables written as CSV and Markdown only (the rest also as LaTeX: the paper's tables).
+PLAIN_TABLES = ("data_splits", "nas_choices")
+
+
+def write_experiment_tables(args: dict, out_dir: str | Path) -> None:
+    """Write :func:`experiment_tables` and the comparison table into ``out_dir``."""
+    from .compare import write_tables
+
+    out_dir = Path(out_dir)
+    write_tables(args["main"], out_dir / "comparison.csv", out_dir / "comparison.md")
+    for name, rows in experiment_tables(args).items():
+        if name in PLAIN_TABLES:
+            write_text(out_dir / f"{name}.csv", to_csv(rows))
+            write_text(out_dir / f"{name}.md", to_markdown(rows))
+        else:
+            write_table(rows, out_dir / name)
+
+
 def trained_top1(metrics_files, budget_madds: int) -> dict[str, float]:
     """For an ImageNet run: the learned space's mean test top-1 (%) as this run's number for the
     AutoSpace-PNAS row of the same MAdds budget, if the budget is one of the paper's points."""

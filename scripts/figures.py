@@ -10,12 +10,11 @@ from autospace.tables import to_csv  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     i, out = snakemake.input, snakemake.output  # noqa: F821
+    data = F.figure_tables(snakemake.params.arguments)  # noqa: F821
     F.plot_fitness(i.populations, out.fitness)
-    diversity = F.diversity_rows(i.populations)
-    write_text(out.diversity_csv, to_csv(diversity))
-    F.plot_diversity(diversity, out.diversity)
+    write_text(out.diversity_csv, to_csv(data["diversity"]))
+    F.plot_diversity(data["diversity"], out.diversity)
     F.plot_cells(i.space, out.cells)
     F.plot_training_curves(i.logs, out.curves)
-    pareto = F.pareto_rows(snakemake.params.runs)  # noqa: F821
-    write_text(out.pareto_csv, to_csv(pareto))
-    F.plot_pareto(pareto, out.pareto)
+    write_text(out.pareto_csv, to_csv(data["pareto"]))
+    F.plot_pareto(data["pareto"], out.pareto)

@@ -76,17 +76,19 @@ def config_value(cfg, key):
     return value
 
 
-def lineage(rule):
+def lineage(rule, arguments=None):
     """A params function giving the job's provenance request, in plain values, to
     ``autospace.runtime.job``: the rule, wildcards, the config values it reads (its DVC params),
-    its input and output files, and where the record goes (the ``provenance`` output)."""
+    its input and output files, where the record goes (the ``provenance`` output) and, for the
+    tables and figures, the ``arguments`` their library functions are called with (so the audit
+    can recompute them)."""
 
     def values(wildcards, input, output):
         return {"rule": rule, "wildcards": dict(wildcards.items()),
                 "params": {key: config_value(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
                 "input": [str(f) for f in input],
                 "output": [str(f) for f in output if f != output.provenance],
-                "path": str(output.provenance)}
+                "path": str(output.provenance), **({"arguments": arguments} if arguments is not None else {})}
 
     return values
 
@@ -184,3 +186,13 @@ def pareto_runs():
             group = f"learned, {'budget' if name in budgets else 'ablation'} variants"
         runs.append({"file": job["output"][0], "group": group, "run": f"{name or 'main'}/{space}/seed_{seed}"})
     return runs
+
+
+#: What the tables rule's library call reads (autospace.tables.experiment_tables), in plain values.
+TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": NAS_RUNS, "main": L.evaluated(JOBS, EXP),
+                   "budget_madds": get_nas_budget(), "imagenet": config["data"]["dataset"] == "imagefolder",
+                   "budgets": [[p, run] for p, run in BUDGET_RUNS.items()],
+                   "default": L.evaluated(JOBS, EXP, L.LEARNED), "ablations": ABLATION_RUNS}
+#: What the figures rule's data (autospace.figures.figure_tables) is made from.
+FIGURE_ARGUMENTS = {"populations": [under(L.GEN, "population.json", exp=EXP, gen=L.gen_name(g))
+                                    for g in range(GENERATIONS)], "runs": pareto_runs()}

@@ -30,14 +30,8 @@ rule tables:
         t4_tex=under(L.TABLES, "t4_ablations.tex", exp=EXP),
         provenance=provenance_file("tables", exp=EXP),
     params:
-        main=L.evaluated(JOBS, EXP),
-        default=L.evaluated(JOBS, EXP, L.LEARNED),
-        budget_madds=get_nas_budget(),
-        imagenet=config["data"]["dataset"] == "imagefolder",
-        budgets=BUDGET_RUNS,
-        ablations=ABLATION_RUNS,
-        nas_runs=NAS_RUNS,
-        lineage=lineage("tables"),
+        arguments=TABLE_ARGUMENTS,
+        lineage=lineage("tables", TABLE_ARGUMENTS),
     log:
         log_file("tables", exp=EXP),
     benchmark:
@@ -79,7 +73,7 @@ rule paper_tables:
 
 rule figures:
     input:
-        populations=[under(L.GEN, "population.json", exp=EXP, gen=L.gen_name(g)) for g in range(GENERATIONS)],
+        populations=FIGURE_ARGUMENTS["populations"],
         space=L.space_file(EXP, L.LEARNED),
         logs=[f.replace("metrics.json", "log.csv") for f in L.evaluated(JOBS, EXP)],
         metrics=L.evaluated(JOBS),
@@ -103,8 +97,8 @@ rule figures:
         pareto_csv=under(L.FIGURES, "pareto.csv", exp=EXP),
         provenance=provenance_file("figures", exp=EXP),
     params:
-        runs=pareto_runs(),
-        lineage=lineage("figures"),
+        arguments=FIGURE_ARGUMENTS,
+        lineage=lineage("figures", FIGURE_ARGUMENTS),
     log:
         log_file("figures", exp=EXP),
     benchmark:
