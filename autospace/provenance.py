@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import json
 import platform
 import subprocess
 import time
@@ -78,6 +79,13 @@ def device_info(device: str | None) -> dict:
     if device in (None, "auto"):
         resolved = "cuda" if gpus else "cpu"
     return {"configured": device, "resolved": resolved, "gpus": gpus}
+
+
+def as_recorded(values):
+    """``values`` as a provenance record keeps them (canonical JSON: sorted keys, lists for
+    tuples), so a job that computes from them and an audit that recomputes from the record
+    see the same thing, dict order included."""
+    return json.loads(json.dumps(values, sort_keys=True))
 
 
 def hashes(paths) -> dict[str, str | None]:

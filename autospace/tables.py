@@ -126,14 +126,17 @@ def write_table(rows: list[dict], stem: str | Path) -> None:
 
 def experiment_tables(args: dict) -> dict[str, list[dict]]:
     """The tables rule's tables, by file stem, from its arguments (plain values, recorded in the
-    job's provenance so the audit can recompute them): ``split`` (split.json), ``nas_runs`` (label ->
-    nas.json), ``main`` (the experiment's metrics files), ``budget_madds``, ``imagenet``,
-    ``budgets`` ([point, run] pairs, see :func:`t3_budgets`), ``default`` (metrics files of the
-    learned space) and ``ablations`` (see :func:`t4_ablations`)."""
-    return {"data_splits": data_splits(args["split"]), "nas_choices": nas_choices(args["nas_runs"]),
+    job's provenance so the audit can recompute them; ordered mappings as lists of pairs, since a
+    record sorts its keys): ``split`` (split.json), ``nas_runs`` ([label, nas.json] pairs), ``main``
+    (the experiment's metrics files), ``budget_madds``, ``imagenet``, ``budgets`` ([point, run]
+    pairs, see :func:`t3_budgets`), ``default`` (metrics files of the learned space) and
+    ``ablations`` ([name, run] pairs, the run's ``overrides`` as [key, value] pairs; see
+    :func:`t4_ablations`)."""
+    ablations = {name: {**run, "overrides": dict(run["overrides"])} for name, run in args["ablations"]}
+    return {"data_splits": data_splits(args["split"]), "nas_choices": nas_choices(dict(args["nas_runs"])),
             "t2_spaces": t2_spaces(args["main"], args["budget_madds"], args["imagenet"]),
             "t3_budgets": t3_budgets(dict(args["budgets"]), args["imagenet"]),
-            "t4_ablations": t4_ablations(args["default"], args["ablations"])}
+            "t4_ablations": t4_ablations(args["default"], ablations)}
 
 
 #: Tables written as CSV and Markdown only (the rest also as LaTeX: the paper's tables).

@@ -5,12 +5,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace import figures as F  # noqa: E402
+from autospace.provenance import as_recorded  # noqa: E402
 from autospace.runtime import job, write_text  # noqa: E402
 from autospace.tables import to_csv  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     i, out = snakemake.input, snakemake.output  # noqa: F821
-    data = F.figure_tables(snakemake.params.arguments)  # noqa: F821
+    data = F.figure_tables(as_recorded(snakemake.params.arguments))  # noqa: F821
     F.plot_fitness(i.populations, out.fitness)
     write_text(out.diversity_csv, to_csv(data["diversity"]))
     F.plot_diversity(data["diversity"], out.diversity)

@@ -189,10 +189,12 @@ def pareto_runs():
 
 
 #: What the tables rule's library call reads (autospace.tables.experiment_tables), in plain values.
-TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": NAS_RUNS, "main": L.evaluated(JOBS, EXP),
+TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": list(NAS_RUNS.items()), "main": L.evaluated(JOBS, EXP),
                    "budget_madds": get_nas_budget(), "imagenet": config["data"]["dataset"] == "imagefolder",
                    "budgets": [[p, run] for p, run in BUDGET_RUNS.items()],
-                   "default": L.evaluated(JOBS, EXP, L.LEARNED), "ablations": ABLATION_RUNS}
+                   "default": L.evaluated(JOBS, EXP, L.LEARNED),
+                   "ablations": [[name, {**run, "overrides": list(run["overrides"].items())}]
+                                 for name, run in ABLATION_RUNS.items()]}
 #: What the figures rule's data (autospace.figures.figure_tables) is made from.
 FIGURE_ARGUMENTS = {"populations": [under(L.GEN, "population.json", exp=EXP, gen=L.gen_name(g))
                                     for g in range(GENERATIONS)], "runs": pareto_runs()}
