@@ -22,7 +22,7 @@ import layout as L  # noqa: E402
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
 #: Files that are timings: Snakemake's benchmarks and T5 (made from them).
-TIMING = re.compile(r"^results/[^/]+/(benchmarks/.*|tables/t5_search_cost\.\w+)$")
+TIMING = re.compile(r"^results/[^/]+/(variants/[^/]+/)?(benchmarks/.*|tables/t5_search_cost\.\w+)$")
 #: Measured times inside otherwise reproducible files: JSON keys, and table columns.
 TIMING_KEYS = {"wall_time_s", "latency_ms"}
 TIMED = re.compile(r"(/metrics\.json|/tables/comparison\.\w+)$")
@@ -106,12 +106,16 @@ def test_other_seed_other_population(tiny_run, tmp_path):
 def test_every_artifact_has_provenance(tiny_run):
     repo, _ = tiny_run
     cfg = tiny_config()
+    configs = {"tiny": cfg} | {L.variant_exp("tiny", name): c for name, c in L.variants(cfg).items()}
+    assert len(configs) > 1  # the variants' jobs are recorded too
     for job in L.jobs(cfg):
-        rec = json.loads((repo / L.provenance_file("tiny", job)).read_text())
-        assert rec["rule"] == job["rule"] and rec["wildcards"] == job["wildcards"]
+        rec = json.loads((repo / L.provenance_file(job)).read_text())
+        wildcards = dict(rec["wildcards"])
+        assert rec["rule"] == job["rule"] and wildcards.pop("exp", job["exp"]) == job["exp"]
+        assert wildcards == job["wildcards"]
         assert set(rec["outputs"]) == set(job["output"]) and set(rec["inputs"]) == set(job["input"])
         assert all(v and len(v) == 64 for v in [*rec["inputs"].values(), *rec["outputs"].values()])
-        assert rec["params"] == {k: _dotted(cfg, k) for k in L.RULE_PARAMS[job["rule"]]}
+        assert rec["params"] == {k: _dotted(configs[job["exp"]], k) for k in L.RULE_PARAMS[job["rule"]]}
         assert set(rec["packages"]) >= {"python", "torch", "torchvision", "numpy", "snakemake", "dvc"}
         assert re.fullmatch(r"[0-9a-f]{40}", rec["code"]["commit"]) and rec["device"]["resolved"] == "cpu"
         assert {"start", "end", "seconds", "host"} <= set(rec["run"])
