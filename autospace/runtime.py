@@ -175,16 +175,3 @@ def job(log_path: str | Path | None, threads: int | None = None, lineage: dict |
         if recorder is not None:
             recorder.write()
 
-
-def report_resume():
-    """An ``on_step(epoch, step)`` callback for training loops: at the first step taken, prints
-    ``resumed from step S of epoch E`` if that step was not the very first one (0-based step
-    within the epoch it continued, 1-based epoch), so a log shows that a run resumed."""
-    first = [True]
-
-    def on_step(epoch: int, step: int) -> None:
-        if first[0] and (epoch, step) != (0, 1):
-            print(f"resumed from step {step - 1} of epoch {epoch + 1}", flush=True)
-        first[0] = False
-
-    return on_step

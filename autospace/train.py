@@ -217,7 +217,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
         sums = sums if D.is_main() else [0.0, 0, 0]  # the saved sums are over all ranks
         order = state["order"]
         if D.is_main():
-            print(f"resumed from epoch {epoch} step {start} ({state_path})", flush=True)
+            print(f"resumed from step {start} of epoch {epoch + 1} ({state_path})", flush=True)
 
     def checkpoint(next_epoch: int, next_step: int, sums: list) -> None:
         sums = D.sum_over_ranks(sums)

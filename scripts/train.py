@@ -3,9 +3,9 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from autospace.runtime import job, report_resume  # noqa: E402
+from autospace.runtime import job  # noqa: E402
 from autospace.train import train  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     train(snakemake.params.config, snakemake.input.arch, Path(snakemake.input.split).parent,  # noqa: F821
-          Path(snakemake.output.model).parent, snakemake.params.state, on_step=report_resume())  # noqa: F821
+          Path(snakemake.output.model).parent, snakemake.params.state)  # noqa: F821
