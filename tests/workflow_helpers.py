@@ -49,12 +49,12 @@ def project_copy(dest: Path) -> Path:
 TINY = ".test/config/config.yaml"
 
 
-def tiny_config() -> dict:
-    """config/config.yaml merged with the tiny config, as Snakemake merges them."""
+def merged_config(configfile: str) -> dict:
+    """config/config.yaml merged with ``configfile`` (relative to the repo), as Snakemake merges them."""
     import yaml
 
     base = yaml.safe_load((REPO / "config/config.yaml").read_text())
-    over = yaml.safe_load((REPO / TINY).read_text())
+    over = yaml.safe_load((REPO / configfile).read_text())
 
     def update(a, b):
         for k, v in b.items():
@@ -62,3 +62,8 @@ def tiny_config() -> dict:
         return a
 
     return update(base, over)
+
+
+def tiny_config() -> dict:
+    """config/config.yaml merged with the tiny config, as Snakemake merges them."""
+    return merged_config(TINY)
