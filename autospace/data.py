@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from .errors import SpecError
+from .loader import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 
 DEBIAN_ROOT = "/usr/share/datasets/fashion-mnist"
 #: file -> (MD5 of upstream's .gz as published by zalandoresearch/fashion-mnist, MD5 of the IDX content)
@@ -27,8 +28,6 @@ FASHION_MNIST_FILES = {
     "t10k-images-idx3-ubyte.gz": ("bef4ecab320f06d8554ea6380940ec79", "8181f5470baa50b63fa0f6fddb340f0a"),
     "t10k-labels-idx1-ubyte.gz": ("bb300cfdad3c16e7a12a480ee83cd310", "15d484375f8d13e6eb1aabb0c3f46965"),
 }
-FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 HOW_TO_GET = ("install Debian's dataset-fashion-mnist (apt-get install dataset-fashion-mnist), or set "
               "data.download: true on a machine with internet access, or point data.root at a folder "
               "holding the four *-ubyte.gz files")
@@ -103,12 +102,6 @@ def search_split(n: int, val_size: int, seed: int) -> tuple[list[int], list[int]
     return sorted(perm[val_size:]), sorted(perm[:val_size])
 
 
-def to_tensors(images: np.ndarray, labels: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 (N, H, W) -> normalised float (N, 1, H, W), int64 labels."""
-    x = torch.from_numpy(images).float().div_(255.0).sub_(FASHION_MNIST_MEAN).div_(FASHION_MNIST_STD)
-    return x.unsqueeze(1), torch.from_numpy(labels.astype(np.int64))
-
-
 PREPARED_TENSORS = "dataset.pt"
 SPLIT_FILE = "split.json"
 
@@ -152,13 +145,11 @@ def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bo
 
 
 class Splits:
-    """The prepared data as normalised tensors: ``search_train``, ``search_val`` (both from the
-    training set), ``train`` (final training) and ``test`` (final evaluation only).
-
-    Fashion-MNIST parts come from the decoded archives. ImageFolder parts are decoded when first
-    asked for: each image resized (shorter side to resolution / 0.875) and centre-cropped to the
-    resolution, normalised with ImageNet's mean and std, and kept in memory, which suits test
-    folders and subsets (a streaming loader for full ImageNet is the cluster work's)."""
+    """The prepared data: parts ``search_train``, ``search_val`` (both from the training set),
+    ``train`` (final training) and ``test`` (final evaluation only), each served as a dataset
+    by :meth:`dataset`. Fashion-MNIST parts index the decoded archives held in memory (uint8);
+    ImageFolder parts index the manifest and are decoded from disk as they are read, so memory
+    does not grow with the dataset."""
 
     def __init__(self, data_dir: str | Path):
         from .runtime import load_checkpoint, read_json
@@ -174,75 +165,105 @@ class Splits:
         self.in_channels = self.split["in_channels"]
         self.resolution = self.split["resolution"]
         self._index = load_checkpoint(data_dir / PREPARED_TENSORS)
-        self._cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
-    def background(self) -> float:
-        """The normalised value of an empty (black) pixel: the padding of crop augmentation."""
-        return -FASHION_MNIST_MEAN / FASHION_MNIST_STD if self.dataset_name == "fashion_mnist" else 0.0
+    def in_memory(self) -> bool:
+        """Whether the images are held in memory (no loader workers needed)."""
+        return self.dataset_name == "fashion_mnist"
 
-    def tensors(self, part: str) -> tuple[torch.Tensor, torch.Tensor]:
-        """(images, labels) of one part."""
-        if part not in self._cache:
-            source = "test" if part == "test" else "train"
-            index = torch.tensor(self.split[part], dtype=torch.long)
-            if self.dataset_name == "fashion_mnist":
-                x, y = to_tensors(self._index[f"{source}_images"][index].numpy(),
-                                  self._index[f"{source}_labels"][index].numpy())
-            else:
-                root = Path(self.split["source"]) / ("val" if source == "test" else "train")
-                files = [self._index[f"{source}_files"][k] for k in self.split[part]]
-                x = torch.stack([load_image(root / f, self.resolution) for f in files])
-                y = self._index[f"{source}_labels"][index]
-            self._cache[part] = (x, y)
-        return self._cache[part]
+    def size(self, part: str) -> int:
+        return len(self.split[part])
+
+    def dataset(self, part: str, augmentation: str = "none", *, padding: int = 2, randaugment: int | None = None,
+                color_jitter: float = 0.0, indices: list[int] | None = None):
+        """One part as a ``torch.utils.data.Dataset`` (:mod:`autospace.loader`), augmented by
+        ``augmentation`` (``none``: the evaluation transform). ``indices``: positions within
+        the part to keep (a held-out subset)."""
+        from .loader import ImageFiles, ImageTensors, file_transform
+
+        source = "test" if part == "test" else "train"
+        chosen = self.split[part] if indices is None else [self.split[part][k] for k in indices]
+        index = torch.tensor(chosen, dtype=torch.long)
+        if self.dataset_name == "fashion_mnist":
+            return ImageTensors(self._index[f"{source}_images"][index], self._index[f"{source}_labels"][index].long(),
+                                FASHION_MNIST_MEAN, FASHION_MNIST_STD, augmentation, padding)
+        root = Path(self.split["source"]) / ("val" if source == "test" else "train")
+        files = self._index[f"{source}_files"]
+        return ImageFiles(root, [files[k] for k in chosen], self._index[f"{source}_labels"][index],
+                          file_transform(augmentation, self.resolution, randaugment, color_jitter))
 
 
-def load_image(path: Path, resolution: int) -> torch.Tensor:
-    """One RGB image as a normalised (3, resolution, resolution) tensor (resize, centre crop)."""
+def check_image(path: Path, mode: str) -> None:
+    """Raise a :class:`SpecError` naming ``path`` unless the image is readable: ``header`` opens
+    it and reads its size (cheap, catches empty, truncated-header and non-image files);
+    ``decode`` decodes every pixel; ``none`` checks nothing."""
+    if mode == "none":
+        return
     from PIL import Image
-    from torchvision.transforms import functional as TF
 
     try:
+        if path.stat().st_size == 0:
+            raise OSError("empty file")
         with Image.open(path) as image:
-            image = image.convert("RGB")
-    except OSError as err:
-        raise SpecError("image", f"cannot be decoded ({err.__class__.__name__})", source=str(path)) from None
-    image = TF.center_crop(TF.resize(image, int(round(resolution / 0.875))), resolution)
-    return TF.normalize(TF.to_tensor(image), IMAGENET_MEAN, IMAGENET_STD)
+            if mode == "decode":
+                image.convert("RGB")
+            elif image.size[0] < 1 or image.size[1] < 1:
+                raise OSError("no pixels")
+    except (OSError, SyntaxError, ValueError) as err:
+        raise SpecError("image", f"cannot be decoded ({err})", source=str(path)) from None
 
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
 
 def scan_imagefolder(folder: Path, classes: list[str] | None = None) -> tuple[list[str], list[str], list[int]]:
-    """(classes, files relative to ``folder``, labels) of an ImageFolder ``folder/<class>/<image>``."""
+    """(classes, files relative to ``folder``, labels) of an ImageFolder ``folder/<class>/<image>``.
+    With ``classes`` (train's), every class of ``folder`` must be one of them; a train class
+    without val images is allowed (its test accuracy is simply not measured)."""
     if not folder.is_dir():
         raise SpecError("data.root", "expected an ImageFolder with train/ and val/ folders of class folders",
-                        str(folder))
+                        source=str(folder))
     found = sorted(p.name for p in folder.iterdir() if p.is_dir())
     if not found:
-        raise SpecError("data.root", "no class folders", str(folder))
-    if classes is not None and found != classes:
-        extra = sorted(set(found) ^ set(classes))
-        raise SpecError("data.root", f"val/ and train/ have different classes (e.g. {extra[:3]})", str(folder))
+        raise SpecError("data.root", "no class folders", source=str(folder))
+    if classes is not None:
+        missing = sorted(set(found) - set(classes))
+        if missing:
+            raise SpecError("data.root", f"class folder {missing[0]} is not among train/'s classes",
+                            source=str(folder / missing[0]))
+        if found != classes:  # labels are train's class indices
+            found = [c for c in classes if c in set(found)]
     files, labels = [], []
-    for label, name in enumerate(found):
+    for name in found:
+        label = found.index(name) if classes is None else classes.index(name)
         images = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not images:
-            raise SpecError("data.root", f"class folder {name} holds no images", str(folder / name))
+            raise SpecError("data.root", f"class folder {name} holds no images", source=str(folder / name))
         files += [str(p.relative_to(folder)) for p in images]
         labels += [label] * len(images)
     return found, files, labels
 
 
+def check_images(folder: Path, files: list[str], mode: str) -> list[int]:
+    """Each file's size in bytes, after :func:`check_image` (``mode``) on each."""
+    sizes = []
+    for name in files:
+        check_image(folder / name, mode)
+        sizes.append((folder / name).stat().st_size)
+    return sizes
+
+
 def prepare_imagefolder(out_dir: str | Path, *, root: str, seed: int, search_val_size: int,
                         resolution: int, search_train_size: int | None = None, train_size: int | None = None,
-                        test_size: int | None = None) -> dict:
-    """Index an ImageNet-style ``root/{train,val}/<class>/<image>`` into ``dataset.pt`` (class
-    names, relative file lists, labels) and write ``split.json``: a seeded search-val part held
-    out of train (recorded as file indices into the list), the search-train rest, and the
-    official val folder as the test part (final evaluation only)."""
+                        test_size: int | None = None, verify_images: str = "header") -> dict:
+    """Index an ImageNet-style ``root/{train,val}/<class>/<image>`` into the manifest
+    ``dataset.pt`` (class names; per file its path relative to train/ or val/, its size in bytes
+    and its label; no pixels) and write ``split.json``: a seeded search-val part held out of
+    train (file indices into the list), the search-train rest, and the official val folder as the
+    test part (final evaluation only). Every indexed file is checked first (``verify_images``:
+    ``header``, ``decode`` or ``none``, see :func:`check_image`): a broken one is named before
+    anything is written. The manifest (sizes and the split) is what DVC versions; a file
+    replaced by one of another size shows as a changed manifest."""
     from .runtime import save_checkpoint, write_json
 
     if not root:
@@ -250,6 +271,8 @@ def prepare_imagefolder(out_dir: str | Path, *, root: str, seed: int, search_val
     root_path = Path(root)
     classes, train_files, train_labels = scan_imagefolder(root_path / "train")
     _, test_files, test_labels = scan_imagefolder(root_path / "val", classes)
+    train_sizes = check_images(root_path / "train", train_files, verify_images)
+    test_sizes = check_images(root_path / "val", test_files, verify_images)
     search_train, search_val = search_split(len(train_files), search_val_size, seed)
     split = {
         "dataset": "imagefolder", "source": str(root_path.resolve()), "seed": seed,
@@ -261,6 +284,7 @@ def prepare_imagefolder(out_dir: str | Path, *, root: str, seed: int, search_val
     }
     save_checkpoint(Path(out_dir) / PREPARED_TENSORS, {
         "classes": classes, "train_files": train_files, "train_labels": torch.tensor(train_labels),
-        "test_files": test_files, "test_labels": torch.tensor(test_labels)})
+        "train_bytes": torch.tensor(train_sizes, dtype=torch.long), "test_files": test_files,
+        "test_labels": torch.tensor(test_labels), "test_bytes": torch.tensor(test_sizes, dtype=torch.long)})
     write_json(Path(out_dir) / SPLIT_FILE, split)
     return split

@@ -4,16 +4,19 @@ A training step that is configured for ``distributed.processes`` > 1 relaunches 
 :func:`launch`: torch's elastic launcher (the engine of ``torchrun``) starts N fresh Python
 processes (``python -m autospace.distributed``) on this node, each joins one process group and
 runs the same step. Every rank is seeded identically, draws the same global batches in the same
-order and takes its own contiguous shard (:func:`shard`); losses are sums over the shard divided
-by the global batch size, and gradients are summed over the ranks (:func:`sync_grads`), so one
-step equals the single-process step on the global batch up to float rounding. BatchNorm layers
-become :class:`GlobalBatchNorm2d`, whose batch statistics are over the global batch (as one
-process computes them). Only rank 0 writes outputs and checkpoints (:func:`is_main`).
+order and takes its own contiguous shard (the sampler of :mod:`autospace.loader`); losses are
+sums over the shard divided by the global batch size. Final training wraps its fixed network in
+``DistributedDataParallel`` (gradients all-reduced in buckets while backward runs); the
+supernets, whose active paths change from step to step, all-reduce their weight and
+architecture gradients in one flat collective per update (:func:`sync_grads`). So one step
+equals the single-process step on the global batch up to float rounding. BatchNorm statistics
+are over the global batch: torch's ``SyncBatchNorm`` on CUDA, :class:`GlobalBatchNorm2d` on the
+CPU (gloo; ``SyncBatchNorm`` is GPU-only), neither with a host sync. Only rank 0 writes outputs
+and checkpoints (:func:`is_main`).
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import sys
@@ -32,16 +35,25 @@ from .options import Option, read_options
 OPTIONS = {
     "processes": Option(1, int, low=1),
     "backend": Option("auto", str, choices=("auto", "nccl", "gloo")),
+    "loader_workers": Option("auto", int, low=0, words=("auto",)),
 }
 
 
 @dataclass(frozen=True)
 class Settings:
     """``processes``: data-parallel processes of one training step (one per GPU on CUDA);
-    ``backend``: ``auto`` (nccl on CUDA, gloo on CPU), ``nccl`` or ``gloo``."""
+    ``backend``: ``auto`` (nccl on CUDA, gloo on CPU), ``nccl`` or ``gloo``;
+    ``loader_workers``: DataLoader worker processes per process (``auto``: none for data held
+    in memory, else torch's threads of this process less one, at least one)."""
 
     processes: int
     backend: str
+    loader_workers: int | str
+
+    def workers(self, in_memory: bool) -> int:
+        if self.loader_workers != "auto":
+            return self.loader_workers
+        return 0 if in_memory else max(1, torch.get_num_threads() - 1)
 
     @classmethod
     def from_config(cls, config: dict) -> "Settings":
@@ -74,12 +86,6 @@ def device_for(device: torch.device) -> torch.device:
     return device
 
 
-def shard(*tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    """This rank's contiguous part of each global-batch tensor (ranks in order give the batch)."""
-    n, r = world_size(), rank()
-    return tuple(t.tensor_split(n)[r] for t in tensors) if n > 1 else tensors
-
-
 def sync_grads(params) -> None:
     """Sum the gradients of ``params`` over the ranks (one flat all-reduce). Every rank runs the
     same paths, so the same parameters have a gradient everywhere."""
@@ -106,37 +112,6 @@ def sum_over_ranks(values: list[float]) -> list[float]:
     return t.tolist()
 
 
-@dataclass(frozen=True)
-class Compute:
-    """Device, and on CUDA bf16 autocast (``amp``) and channels-last inputs."""
-
-    device: torch.device
-    amp: str = "none"
-
-    @property
-    def cuda(self) -> bool:
-        return self.device.type == "cuda"
-
-    def autocast(self):
-        if self.cuda and self.amp == "bf16":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
-    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
-        """This rank's shard of a global batch on the device, and the global batch size."""
-        n = y.shape[0]
-        x, y = shard(x, y)
-        x, y = x.to(self.device), y.to(self.device)
-        if self.cuda:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return x, y, n
-
-
-def loss_sum(logits: torch.Tensor, labels: torch.Tensor, **kwargs) -> torch.Tensor:
-    """Cross-entropy summed over this rank's shard (divide by the global batch size)."""
-    return nn.functional.cross_entropy(logits.float(), labels, reduction="sum", **kwargs)
-
-
 class _SumOverRanks(torch.autograd.Function):
     """All-reduce (sum) whose gradient is the all-reduced gradient."""
 
@@ -155,8 +130,9 @@ class _SumOverRanks(torch.autograd.Function):
 
 class GlobalBatchNorm2d(nn.BatchNorm2d):
     """BatchNorm whose training statistics are over the global batch of all ranks (two-pass mean
-    and variance in float64, differentiable all-reduces); with one process or in eval mode it is
-    ``nn.BatchNorm2d`` itself. Same parameters and buffers, so checkpoints do not change."""
+    and variance in float64, differentiable all-reduces, no host sync); with one process or in
+    eval mode it is ``nn.BatchNorm2d`` itself. Same parameters and buffers, so checkpoints do
+    not change. Used on the CPU, where torch's ``SyncBatchNorm`` does not run."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.training and world_size() > 1):
@@ -164,17 +140,17 @@ class GlobalBatchNorm2d(nn.BatchNorm2d):
         count = torch.tensor([float(x.shape[0] * x.shape[2] * x.shape[3])], dtype=torch.float64,
                              device=x.device)
         dist.all_reduce(count)
-        n = count.item()
         wide = x.double()  # statistics accumulated in float64, as torch's CPU BatchNorm does
-        mean = _SumOverRanks.apply(wide.sum((0, 2, 3))) / n
+        mean = _SumOverRanks.apply(wide.sum((0, 2, 3))) / count
         centred = wide - mean[None, :, None, None]
-        var = _SumOverRanks.apply(centred.square().sum((0, 2, 3))) / n
+        var = _SumOverRanks.apply(centred.square().sum((0, 2, 3))) / count
         if self.track_running_stats:
             with torch.no_grad():
                 self.num_batches_tracked.add_(1)
-                m = 1.0 / self.num_batches_tracked.item() if self.momentum is None else self.momentum
-                self.running_mean.mul_(1 - m).add_(mean.detach().to(x.dtype), alpha=m)
-                self.running_var.mul_(1 - m).add_((var.detach() * (n / max(1.0, n - 1))).to(x.dtype), alpha=m)
+                m = (1.0 / self.num_batches_tracked.double()) if self.momentum is None else self.momentum
+                unbiased = var.detach() * (count / (count - 1).clamp(min=1.0))
+                self.running_mean.mul_(1 - m).add_(mean.detach().to(x.dtype) * m)
+                self.running_var.mul_(1 - m).add_(unbiased.to(x.dtype) * m)
         y = (centred * torch.rsqrt(var + self.eps)[None, :, None, None]).to(x.dtype)
         if self.affine:
             y = y * self.weight[None, :, None, None] + self.bias[None, :, None, None]
@@ -198,17 +174,19 @@ class GlobalDropout(nn.Dropout):
         return x * noise[offset:offset + x.shape[0]]
 
 
-def global_batch_layers(model: nn.Module) -> nn.Module:
-    """Under several processes, turn every ``nn.BatchNorm2d`` of ``model`` into a
-    :class:`GlobalBatchNorm2d` and every ``nn.Dropout`` into a :class:`GlobalDropout`, in place
-    (same parameters and buffers); one process keeps its modules untouched."""
-    if world_size() > 1:
-        for module in model.modules():
-            if type(module) is nn.BatchNorm2d:
-                module.__class__ = GlobalBatchNorm2d
-            elif type(module) is nn.Dropout:
-                module.__class__ = GlobalDropout
-    return model
+def global_batch_layers(model: nn.Module, cuda: bool = False) -> nn.Module:
+    """Under several processes, make the batch statistics of ``model`` global: every
+    ``nn.BatchNorm2d`` becomes torch's ``SyncBatchNorm`` on CUDA or a :class:`GlobalBatchNorm2d`
+    on the CPU, every ``nn.Dropout`` a :class:`GlobalDropout` (same parameters and buffers); one
+    process keeps its modules untouched."""
+    if world_size() == 1:
+        return model
+    for module in model.modules():
+        if type(module) is nn.Dropout:
+            module.__class__ = GlobalDropout
+        elif type(module) is nn.BatchNorm2d and not cuda:
+            module.__class__ = GlobalBatchNorm2d
+    return nn.SyncBatchNorm.convert_sync_batchnorm(model) if cuda else model
 
 
 def barrier() -> None:
@@ -243,9 +221,12 @@ def _worker(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
     torch.set_num_threads(max(1, job["threads"] // int(os.environ["WORLD_SIZE"])))
     dist.init_process_group(job["backend"])
+    from .runtime import progress_to_stderr
+
     try:
         module, name = job["target"].split(":")
-        getattr(import_module(module), name)(job["config"], *job["args"])
+        with progress_to_stderr():
+            getattr(import_module(module), name)(job["config"], *job["args"])
         barrier()
     finally:
         dist.destroy_process_group()

@@ -11,6 +11,7 @@ from .builder import build_network
 from .counter import network_cost
 from .data import Splits
 from .errors import SpecError
+from .loader import GlobalBatches, make_loader
 from .options import Option, read_options
 from .profile import hook_cost
 from .runtime import load_checkpoint, write_json
@@ -39,21 +40,24 @@ def cpu_latency_ms(model: torch.nn.Module, input_shape: tuple[int, ...], warmup:
 
 
 @torch.no_grad()
-def topk_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int) -> tuple[float, float]:
+def topk_accuracy(model: torch.nn.Module, loader) -> tuple[float, float, int]:
+    """(top-1, top-5, images) of ``model`` in eval mode over one pass of ``loader``."""
     model.eval()
-    top1 = top5 = 0
-    for k in range(0, len(x), batch_size):
-        logits = model(x[k:k + batch_size])
+    top1 = top5 = seen = 0
+    for x, y in loader:
+        logits = model(x)
         best = logits.topk(min(5, logits.shape[1]), 1).indices
-        yb = y[k:k + batch_size, None]
+        yb = y[:, None]
         top1 += (best[:, :1] == yb).any(1).sum().item()
         top5 += (best == yb).any(1).sum().item()
-    return top1 / len(x), top5 / len(x)
+        seen += len(y)
+    return top1 / seen, top5 / seen, seen
 
 
 def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = None,
              labels: dict | None = None) -> dict:
-    """Write (and return) ``{"top1", "top5", "params", "madds", "latency_ms", "test_images", ...}``
+    """The test set is streamed (decoded by loader workers for an image folder, torch's threads
+    less one). Write (and return) ``{"top1", "top5", "params", "madds", "latency_ms", "test_images", ...}``
     for the weights in ``model_path`` (from :func:`autospace.train.train`) of the architecture in
     ``arch_path``. ``config``: ``batch_size``, ``latency_warmup``, ``latency_repeats``. MAdds are
     analytic and checked against the forward-hook count of the built module. ``labels`` (e.g.
@@ -75,10 +79,12 @@ def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = No
     cost = network_cost(spec)
     measured = hook_cost(model, shape)
     assert measured == cost, f"analytic {cost} != measured {measured}"
-    x, y = splits.tensors("test")
-    top1, top5 = topk_accuracy(model, x, y, opts["batch_size"])
+    test = splits.dataset("test", "none")
+    workers = 0 if splits.in_memory else max(1, torch.get_num_threads() - 1)
+    top1, top5, images = topk_accuracy(model, make_loader(test, GlobalBatches(len(test), opts["batch_size"], 0,
+                                                                              shuffle=False), workers))
     result = {"arch": str(arch_path), "model": str(model_path), "top1": top1, "top5": top5,
-              "params": cost.params, "madds": cost.madds, "test_images": len(x),
+              "params": cost.params, "madds": cost.madds, "test_images": images,
               "latency_ms": cpu_latency_ms(model, shape, opts["latency_warmup"], opts["latency_repeats"]),
               "latency_threads": torch.get_num_threads(), **opts, **(labels or {})}
     write_json(out_path, result)

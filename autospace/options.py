@@ -21,10 +21,13 @@ class Option:
     choices: tuple | None = None
     nullable: bool = False
     low_open: bool = False  # ``low`` itself is excluded
+    words: tuple = ()  # strings allowed besides values of ``kind`` (e.g. ``auto``)
 
     def check(self, value, field: str):
         if value is None and self.nullable:
             return None
+        if isinstance(value, str) and value in self.words:
+            return value
         if self.kind is float and isinstance(value, int) and not isinstance(value, bool):
             value = float(value)
         if isinstance(value, bool) != (self.kind is bool) or not isinstance(value, self.kind):

@@ -156,6 +156,25 @@ def redirect_output(log_path: str | Path | None):
 
 
 @contextlib.contextmanager
+def progress_to_stderr():
+    """Send the ``autospace`` logger's INFO lines (the training engine's progress) to stderr,
+    with a timestamp, for the block (a job's stderr is its log file)."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("autospace")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%Y-%m-%d %H:%M:%S"))
+    logger.addHandler(handler)
+    level, logger.level = logger.level, logging.INFO
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+@contextlib.contextmanager
 def job(log_path: str | Path | None, threads: int | None = None, lineage: dict | None = None):
     """A workflow job: its output goes to its log file, torch uses ``threads`` CPU threads.
 
@@ -165,7 +184,7 @@ def job(log_path: str | Path | None, threads: int | None = None, lineage: dict |
     """
     if threads:
         torch.set_num_threads(threads)
-    with redirect_output(log_path):
+    with redirect_output(log_path), progress_to_stderr():
         recorder = None
         if lineage is not None:
             from .provenance import Recorder

@@ -1,4 +1,5 @@
-"""Final training from scratch with a recipe, resumable mid-epoch from ``state_dir/last.pt``.
+"""Final training from scratch with a recipe, on the one engine (:mod:`autospace.engine`),
+resumable mid-epoch from ``state_dir/last.pt``.
 
 Recipe keys (``train`` section, or a YAML/JSON recipe file) and defaults follow the method doc
 (SGD Nesterov, cosine schedule with linear warm-up, label smoothing 0.1); see ``OPTIONS``.
@@ -9,20 +10,19 @@ from __future__ import annotations
 import copy
 import functools
 import math
-import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from . import distributed as D
 from .builder import build_network
 from .data import Splits
+from .engine import Compute, Loop, Rows, StateFile, check_finite, evaluate, fingerprint, loss_sum, run
 from .errors import SpecError
+from .loader import AUGMENTATIONS, GlobalBatches, make_loader
 from .options import Option, check_step_config, load_mapping, read_options
-from .runtime import (load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything,
-                      set_rng_state, write_json, write_text)
+from .runtime import pick_device, save_checkpoint, seed_everything, write_json, write_text
 from .spec import ArchSpec, load_spec
 from .tables import to_csv
 
@@ -31,14 +31,17 @@ OPTIONS = {
     "lr": Option(0.05, float, low=0, low_open=True),
     "momentum": Option(0.9, float, low=0, high=1),
     "weight_decay": Option(5e-5, float, low=0),
-    "epochs": Option(10, int, low=1),
-    "warmup_epochs": Option(1.0, float, low=0),
+    "epochs": Option(4, int, low=1),
+    "warmup_epochs": Option(0.5, float, low=0),
     "batch_size": Option(128, int, low=1),
     "label_smoothing": Option(0.1, float, low=0, high=0.99),
-    "augmentation": Option("crop_flip", str, choices=("crop_flip", "none")),
+    "augmentation": Option("crop_flip", str, choices=AUGMENTATIONS),
     "crop_padding": Option(2, int, low=0, high=16),
+    "randaugment": Option(None, int, low=1, high=30, nullable=True),
+    "color_jitter": Option(0.0, float, low=0, high=1),
     "ema_decay": Option(None, float, low=0, high=0.99999, low_open=True, nullable=True),
-    "checkpoint_every_steps": Option(0, int, low=0),
+    "checkpoint_every_steps": Option(50, int, low=0),
+    "log_every_steps": Option(20, int, low=0),
     "amp": Option("bf16", str, choices=("bf16", "fp16", "none")),
     "channels_last": Option(True, bool),
     "val_size": Option(0, int, low=0),
@@ -52,7 +55,8 @@ class TrainRecipe:
     per step). ``augmentation`` ``crop_flip``: random crop after ``crop_padding`` pixels of
     background padding, and horizontal flip. ``ema_decay``: keep an exponential moving average
     of the weights and save it as the final model (null: off). ``checkpoint_every_steps``: also
-    write the resumable state every that many steps (0: at epoch ends only). ``amp`` and
+    write the resumable state every that many steps (it is always written at epoch ends);
+    ``log_every_steps``: a progress line every that many steps. ``amp`` and
     ``channels_last`` apply on CUDA only. ``val_size``: images of the train split held out for
     the per-epoch log (0: none)."""
 
@@ -66,8 +70,11 @@ class TrainRecipe:
     label_smoothing: float
     augmentation: str
     crop_padding: int
+    randaugment: int | None
+    color_jitter: float
     ema_decay: float | None
     checkpoint_every_steps: int
+    log_every_steps: int
     amp: str
     channels_last: bool
     val_size: int
@@ -97,21 +104,6 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup_steps) / max(1, total_steps - warmup_steps)))
 
 
-def augment(x: torch.Tensor, padding: int, gen: torch.Generator, background: float) -> torch.Tensor:
-    """Random crop (padding with ``background``) and horizontal flip of a batch, driven by ``gen``."""
-    n, _, h, w = x.shape
-    if padding:
-        padded = F.pad(x, (padding,) * 4, value=background)
-        oy = torch.randint(0, 2 * padding + 1, (n,), generator=gen).to(x.device)
-        ox = torch.randint(0, 2 * padding + 1, (n,), generator=gen).to(x.device)
-        rows = (oy[:, None] + torch.arange(h, device=x.device))[:, None, :, None]
-        cols = (ox[:, None] + torch.arange(w, device=x.device))[:, None, None, :]
-        x = padded[torch.arange(n, device=x.device)[:, None, None, None],
-                   torch.arange(x.shape[1], device=x.device)[None, :, None, None], rows, cols]
-    flip = (torch.rand(n, generator=gen) < 0.5).to(x.device)[:, None, None, None]
-    return torch.where(flip, x.flip(3), x)
-
-
 def make_optimizer(model: torch.nn.Module, recipe: TrainRecipe) -> torch.optim.Optimizer:
     """SGD / Nesterov SGD / AdamW; no weight decay on BatchNorm parameters and biases."""
     decay = [p for p in model.parameters() if p.ndim > 1]
@@ -129,161 +121,115 @@ def check_arch_data(spec: ArchSpec, splits: Splits, arch_path) -> None:
                             source=str(arch_path))
 
 
-@torch.no_grad()
-def accuracy_loss(model, x, y, device, batch_size: int = 500, channels_last: bool = False) -> tuple[float, float]:
-    """(mean cross-entropy, top-1 accuracy) of ``model`` in eval mode."""
-    model.eval()
-    loss, correct = 0.0, 0
-    for k in range(0, len(x), batch_size):
-        xb = x[k:k + batch_size].to(device)
-        xb = xb.contiguous(memory_format=torch.channels_last) if channels_last else xb
-        logits = model(xb).float()
-        yb = y[k:k + batch_size].to(device)
-        loss += F.cross_entropy(logits, yb, reduction="sum").item()
-        correct += (logits.argmax(1) == yb).sum().item()
-    model.train()
-    return loss / len(x), correct / len(x)
-
-
 def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -> None:
     """Train the architecture in ``arch_path`` from scratch on the ``train`` split.
 
-    ``config``: ``seed``, ``device``, ``train`` (a mapping or a recipe file). Writes
-    ``out_dir/model.pt`` (``{"arch": spec JSON, "model": state dict}``, EMA weights when EMA is
-    on), ``out_dir/log.csv`` (per epoch) and ``out_dir/config.json``. The full training state
-    goes to ``state_dir/last.pt`` every ``checkpoint_every_steps`` steps and at each epoch end;
-    an existing one is resumed (it must be for the same architecture and recipe).
-    ``on_step(epoch, step)`` is called after every step (and after its checkpoint, if any).
-    Under ``distributed.processes`` > 1 the training runs on that many processes, each on its
-    shard of every (augmented) global batch; rank 0 writes.
+    ``config``: ``seed``, ``device``, ``train`` (a mapping or a recipe file), ``distributed``.
+    Writes ``out_dir/model.pt`` (``{"arch": spec JSON, "model": state dict}``, EMA weights when
+    EMA is on), ``out_dir/log.csv`` (per epoch) and ``out_dir/config.json``. The full training
+    state goes to ``state_dir/last.pt`` every ``checkpoint_every_steps`` steps and at each epoch
+    end, and is resumed when it was written for the same architecture, data and recipe
+    (otherwise discarded); it is removed once the outputs are written. ``on_step(epoch, step)``
+    is called after every step (and its checkpoint). Under ``distributed.processes`` > 1 the
+    network is wrapped in ``DistributedDataParallel`` on that many processes, each training on
+    its shard of every global batch; rank 0 writes.
     """
     seed = check_step_config(config, ("seed", "device", "train", "distributed"))
-    D.Settings.from_config(config)
+    settings = D.Settings.from_config(config)
     recipe = TrainRecipe.load(config.get("train"))
     spec = load_spec(arch_path)
     splits = Splits(data_dir)
     check_arch_data(spec, splits, arch_path)
+    if recipe.augmentation == "random_resized_crop" and splits.in_memory:
+        raise SpecError("train.augmentation", "random_resized_crop needs an image folder (data.dataset: "
+                        "imagefolder); use crop_flip for in-memory images", recipe.augmentation)
+    n_train = splits.size("train")
+    if recipe.val_size >= n_train:
+        raise SpecError("train.val_size", f"must be below the {n_train} training images", recipe.val_size)
     device = pick_device(config.get("device", "auto"))
     resolved_device = str(device)
-    device = D.device_for(device)
-    cuda = device.type == "cuda"
-    state_path = Path(state_dir) / "last.pt"
-    state = load_checkpoint(state_path) if state_path.exists() else None
     arch_text = spec.dumps()
-    if state is not None:
-        if state.get("arch") != arch_text:
-            raise SpecError("arch", f"the checkpoint is for another architecture than {arch_path}",
-                            source=str(state_path))
-        saved = state.get("recipe", {})
-        for key, value in recipe.to_dict().items():
-            if saved.get(key) != value:
-                raise SpecError(f"train.{key}", "the checkpoint was written with another value",
-                                saved.get(key), source=str(state_path))
+    state = StateFile(Path(state_dir) / "last.pt", fingerprint(
+        {"arch": arch_text, "recipe": {k: v for k, v in recipe.to_dict().items()
+                                        if k not in ("checkpoint_every_steps", "log_every_steps")},
+         "seed": seed, "processes": settings.processes},
+        [Path(data_dir) / f for f in ("split.json", "dataset.pt")]))
     if D.must_launch(config):
         return D.launch(f"{__name__}:train", config, str(arch_path), str(data_dir), str(out_dir), str(state_dir))
 
-    x, y = splits.tensors("train")
-    if recipe.val_size >= len(x):
-        raise SpecError("train.val_size", f"must be below the {len(x)} training images", recipe.val_size)
-    held = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    device = D.device_for(device)
+    cuda = device.type == "cuda"
+    compute = Compute(device, recipe.amp if recipe.amp == "bf16" else "none", recipe.channels_last)
+    held = torch.randperm(n_train, generator=torch.Generator().manual_seed(seed))
     val_idx, train_idx = held[:recipe.val_size].sort().values, held[recipe.val_size:].sort().values
-    xv, yv, x, y = x[val_idx], y[val_idx], x[train_idx].to(device), y[train_idx].to(device)
+    train_set = splits.dataset("train", recipe.augmentation, padding=recipe.crop_padding,
+                               randaugment=recipe.randaugment, color_jitter=recipe.color_jitter,
+                               indices=train_idx.tolist())
+    workers = settings.workers(splits.in_memory)
+    batches = GlobalBatches(len(train_set), recipe.batch_size, seed, rank=D.rank(), world=D.world_size())
+    loader = make_loader(train_set, batches, workers, pin_memory=cuda)
+    if recipe.val_size:
+        val_batches = GlobalBatches(recipe.val_size, 500, seed, shuffle=False, rank=D.rank(), world=D.world_size())
+        val_loader = make_loader(splits.dataset("train", "none", indices=val_idx.tolist()), val_batches, workers,
+                                 pin_memory=cuda)
 
     seed_everything(seed)
-    model = D.global_batch_layers(build_network(spec)).to(device)
-    channels_last = cuda and recipe.channels_last
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    optimizer = make_optimizer(model, recipe)
-    steps = math.ceil(len(x) / recipe.batch_size)
+    net = compute.prepare(build_network(spec))
+    model = torch.nn.parallel.DistributedDataParallel(net, broadcast_buffers=False, gradient_as_bucket_view=True) \
+        if D.world_size() > 1 else net
+    optimizer = make_optimizer(net, recipe)
+    steps = len(batches)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, functools.partial(
         lr_factor, warmup_steps=round(recipe.warmup_epochs * steps), total_steps=recipe.epochs * steps))
     amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(recipe.amp) if cuda else None
     scaler = torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
-    ema = copy.deepcopy(model) if recipe.ema_decay else None
-    aug_gen = torch.Generator().manual_seed(seed + 1)
-    epoch, start, sums, log = 0, 0, [0.0, 0, 0], []
-    order = None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+    ema = copy.deepcopy(net) if recipe.ema_decay else None
+    log = Rows()
+    modules = {"model": net, "optimizer": optimizer, "scheduler": scheduler, "scaler": scaler, "log": log}
+    if ema is not None:
+        modules["ema"] = ema
+    final = ema if ema is not None else net
+
+    def step(gstep: int, x: torch.Tensor, y: torch.Tensor, n: int):
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
+            logits = model(x)
+            loss = loss_sum(logits, y, label_smoothing=recipe.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        # a sum over the shard / the global batch; DDP averages over the ranks, hence x world
+        scaler.scale(loss * (D.world_size() / n)).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
         if ema is not None:
-            ema.load_state_dict(state["ema"])
-        aug_gen.set_state(state["aug_rng"])
-        set_rng_state(state["rng"])
-        epoch, start, sums, log = state["epoch"], state["step"], list(state["sums"]), list(state["log"])
-        sums = sums if D.is_main() else [0.0, 0, 0]  # the saved sums are over all ranks
-        order = state["order"]
+            with torch.no_grad():
+                for e, w in zip(ema.state_dict().values(), net.state_dict().values()):
+                    e.lerp_(w, 1 - recipe.ema_decay) if e.is_floating_point() else e.copy_(w)
+        return logits, y, loss
+
+    def end_of_epoch(epoch: int, running) -> None:
+        sums = running.total()
+        running.sums.zero_()
+        final.eval()
+        val = evaluate(final, val_loader, val_batches, compute) if recipe.val_size else None
+        final.train()
+        log.rows.append({"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"],
+                         "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
+                         "val_loss": val["loss"] if val else "", "val_acc": val["accuracy"] if val else ""})
         if D.is_main():
-            print(f"resumed from step {start} of epoch {epoch + 1} ({state_path})", flush=True)
+            write_text(Path(out_dir) / "log.csv", to_csv(log.rows, LOG_FIELDS))
 
-    def checkpoint(next_epoch: int, next_step: int, sums: list) -> None:
-        sums = D.sum_over_ranks(sums)
-        if not D.is_main():
-            return
-        save_checkpoint(state_path, {
-            "arch": arch_text, "recipe": recipe.to_dict(), "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(), "ema": ema.state_dict() if ema is not None else {},
-            "rng": rng_state(), "aug_rng": aug_gen.get_state(), "epoch": next_epoch, "step": next_step,
-            "sums": sums, "log": log, "order": order})
-
-    from tqdm import tqdm
-
-    model.train()
-    for epoch in range(epoch, recipe.epochs):
-        if order is None:
-            order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed * 100003 + epoch))
-        bar = tqdm(total=steps, initial=start, desc=f"epoch {epoch + 1}/{recipe.epochs}", leave=False,
-                   disable=not sys.stderr.isatty())
-        for step in range(start, steps):
-            idx = order[step * recipe.batch_size:(step + 1) * recipe.batch_size].to(device)
-            xb, yb = x[idx], y[idx]
-            if recipe.augmentation == "crop_flip":
-                xb = augment(xb, recipe.crop_padding, aug_gen, splits.background)
-            xb, yb = D.shard(xb, yb)
-            if channels_last:
-                xb = xb.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=amp_dtype is not None):
-                logits = model(xb)
-                loss = D.loss_sum(logits, yb, label_smoothing=recipe.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss / len(idx)).backward()
-            D.sync_grads(model.parameters())
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            if ema is not None:
-                with torch.no_grad():
-                    for e, w in zip(ema.state_dict().values(), model.state_dict().values()):
-                        e.lerp_(w, 1 - recipe.ema_decay) if e.is_floating_point() else e.copy_(w)
-            sums = [sums[0] + loss.item(), sums[1] + (logits.argmax(1) == yb).sum().item(), sums[2] + len(yb)]
-            bar.update(1)
-            if recipe.checkpoint_every_steps and (step + 1) % recipe.checkpoint_every_steps == 0 \
-                    and step + 1 < steps:
-                checkpoint(epoch, step + 1, sums)
-            if on_step is not None:
-                on_step(epoch, step + 1)
-        bar.close()
-        final = ema if ema is not None else model
-        val_loss, val_acc = accuracy_loss(final, xv, yv, device, channels_last=channels_last) \
-            if recipe.val_size else ("", "")
-        loss_sum, correct, seen = D.sum_over_ranks(sums)
-        log.append({"epoch": epoch + 1, "lr": optimizer.param_groups[0]["lr"], "train_loss": loss_sum / seen,
-                    "train_acc": correct / seen, "val_loss": val_loss, "val_acc": val_acc})
-        start, sums, order = 0, [0.0, 0, 0], None
-        checkpoint(epoch + 1, 0, sums)
-        if D.is_main():
-            write_text(Path(out_dir) / "log.csv", to_csv(log, LOG_FIELDS))
-
+    loop = Loop("train", loader, batches, recipe.epochs, compute, state, modules, recipe.checkpoint_every_steps,
+                recipe.log_every_steps, epoch_checkpoints=True, on_epoch_end=end_of_epoch, on_step=on_step,
+                lr_key="train.lr")
+    net.train()
+    run(loop, step)
+    check_finite(final, "train", "train.lr")
     if not D.is_main():
         return
-    final = ema if ema is not None else model
     out_dir = Path(out_dir)
     save_checkpoint(out_dir / "model.pt", {"arch": arch_text, "model": {
         k: v.contiguous() for k, v in final.state_dict().items()}})
-    write_text(out_dir / "log.csv", to_csv(log, LOG_FIELDS))
+    write_text(out_dir / "log.csv", to_csv(log.rows, LOG_FIELDS))
     write_json(out_dir / "config.json", {"seed": seed, "device": resolved_device, "arch_path": str(arch_path),
                                          "train": recipe.to_dict()})
+    state.remove()

@@ -1,8 +1,40 @@
 """Shared pieces of the evolution tests: a tiny backbone and a small real Fashion-MNIST subset."""
 
 import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
 
 from autospace.cells import make_cell
+
+#: Runs ``module:function(*args)`` and kills the process (SIGKILL) right after the engine has
+#: written the state of (epoch, step).
+_KILL_AFTER_STATE = """
+import json, os, signal, sys
+from importlib import import_module
+import torch
+torch.set_num_threads(1)
+from autospace import engine
+target, when, args = json.loads(sys.argv[1])
+real_save = engine.save_checkpoint
+def save_then_die(path, state):
+    real_save(path, state)
+    if [state.get("epoch"), state.get("step")] == when:
+        os.kill(os.getpid(), signal.SIGKILL)
+engine.save_checkpoint = save_then_die
+module, name = target.split(":")
+getattr(import_module(module), name)(*args)
+"""
+
+
+def kill_after_state(target: str, when: tuple[int, int], *args) -> None:
+    """Run ``target`` (``module:function``) on ``args`` in a subprocess killed by SIGKILL right
+    after its state of ``when`` = (epoch, step within the epoch) was written."""
+    plain = [str(a) if isinstance(a, Path) else a for a in args]
+    done = subprocess.run([sys.executable, "-c", _KILL_AFTER_STATE, json.dumps([target, list(when), plain])],
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.returncode == -9
 
 #: 28x28 input, stem 8 channels at stride 2, one searchable layer (8 -> 16, stride 2), head 32.
 TINY_BACKBONE = {"in_channels": 1, "resolution": 28, "num_classes": 10,

@@ -137,15 +137,53 @@ def test_imagefolder_is_indexed_with_a_recorded_split(tmp_path):
     assert again["search_val"] == split["search_val"]
 
 
-@pytest.mark.parametrize("breakage,needle", [
-    (lambda r: shutil.rmtree(r / "val"), "train/ and val/"),
-    (lambda r: shutil.rmtree(r / "val" / "dog"), "different classes"),
-    (lambda r: [p.unlink() for p in (r / "train" / "fox").iterdir()], "holds no images"),
+def _val_class_not_in_train(root):
+    shutil.copytree(root / "val" / "dog", root / "val" / "wolf")
+
+
+@pytest.mark.parametrize("breakage,needle,where", [
+    (lambda r: shutil.rmtree(r / "val"), "train/ and val/", "val"),
+    (_val_class_not_in_train, "wolf is not among train/'s classes", "val/wolf"),
+    (lambda r: [p.unlink() for p in (r / "train" / "fox").iterdir()], "holds no images", "train/fox"),
 ])
-def test_bad_imagefolder_layout_is_one_clear_error(tmp_path, breakage, needle):
+def test_bad_imagefolder_layout_is_one_clear_error(tmp_path, breakage, needle, where):
     root = make_imagefolder(tmp_path / "imagenet")
     breakage(root)
     with pytest.raises(SpecError, match=needle) as info:
         data.prepare_imagefolder(tmp_path / "out", root=str(root), seed=0, search_val_size=3, resolution=32)
-    assert info.value.field == "data.root"
+    assert info.value.field == "data.root" and str(info.value).startswith(str(root / where))
     assert not (tmp_path / "out").exists()
+
+
+def test_val_folder_may_hold_fewer_classes_with_train_labels(tmp_path):
+    root = make_imagefolder(tmp_path / "imagenet")
+    shutil.rmtree(root / "val" / "dog")
+    data.prepare_imagefolder(tmp_path / "out", root=str(root), seed=0, search_val_size=3, resolution=32)
+    index = runtime.load_checkpoint(tmp_path / "out" / "dataset.pt")
+    assert sorted(set(index["test_labels"].tolist())) == [0, 2]  # cat and fox keep train's labels
+
+
+@pytest.mark.parametrize("content", [b"", b"not an image at all", None])
+@pytest.mark.parametrize("mode", ["header", "decode"])
+def test_broken_image_is_named_when_the_data_is_prepared(tmp_path, content, mode):
+    root = make_imagefolder(tmp_path / "imagenet")
+    bad = root / "val" / "dog" / "dog_1.JPEG"
+    if content is None:  # a truncated JPEG: its header reads, its pixels do not
+        if mode == "header":
+            pytest.skip("a truncated body passes the header check by design")
+        bad.write_bytes(bad.read_bytes()[:200])
+    else:
+        bad.write_bytes(content)
+    with pytest.raises(SpecError) as info:
+        data.prepare_imagefolder(tmp_path / "out", root=str(root), seed=0, search_val_size=3, resolution=32,
+                                 verify_images=mode)
+    assert str(info.value).startswith(f"{bad}: image: cannot be decoded")
+    assert not (tmp_path / "out").exists()
+
+
+def test_manifest_records_sizes_not_pixels(tmp_path):
+    root = make_imagefolder(tmp_path / "imagenet")
+    data.prepare_imagefolder(tmp_path / "out", root=str(root), seed=0, search_val_size=3, resolution=32)
+    index = runtime.load_checkpoint(tmp_path / "out" / "dataset.pt")
+    assert index["train_bytes"].tolist() == [(root / "train" / f).stat().st_size for f in index["train_files"]]
+    assert (tmp_path / "out" / "dataset.pt").stat().st_size < 20_000

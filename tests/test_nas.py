@@ -5,6 +5,7 @@ import random
 
 import pytest
 import torch
+from evolution_helpers import kill_after_state
 
 from autospace.backbone import get_backbone
 from autospace.builder import build_network
@@ -127,3 +128,24 @@ def test_proxyless_estimate_is_the_chain_rule_through_the_softmax_gates():
     gates = torch.softmax(alpha.detach(), 0).requires_grad_()
     loss(gates).backward()
     assert torch.allclose(proxyless_alpha_grad(alpha, [0, 1, 2, 3], gates.grad), alpha.grad, atol=1e-6)
+
+
+@pytest.mark.parametrize("algorithm", ["proxyless"])  # darts shares the loop and its state; proxyless adds the gates
+def test_killed_nas_resumes_from_its_step_and_gives_identical_outputs(tmp_path, tiny_data, capfd, algorithm):
+    """64 search-train images in batches of 16: 4 steps an epoch, a state every step."""
+    proxylessnas_space("fmnist_small").save(tmp_path / "space.json")
+    config = {"seed": 1, "device": "cpu", "backbone": "fmnist_small",
+              "nas": {**NAS, "algorithm": algorithm, "batch_size": 16, "checkpoint_every_steps": 1}}
+    search(config, tmp_path / "space.json", tiny_data, tmp_path / "straight", tmp_path / "state_straight")
+    assert not (tmp_path / "state_straight" / "state.pt").exists()  # removed after the outputs
+    # 4 steps an epoch: killed after the state of global step 5, in the architecture epoch
+    kill_after_state("autospace.nas:search", (1, 1), config, tmp_path / "space.json", tiny_data, tmp_path / "out",
+                     tmp_path / "state")
+    assert (tmp_path / "state" / "state.pt").is_file()
+    assert not (tmp_path / "out" / "arch.json").exists()
+    capfd.readouterr()
+    search(config, tmp_path / "space.json", tiny_data, tmp_path / "out", tmp_path / "state")
+    assert "resumed from step 5" in capfd.readouterr().out
+    for name in ("arch.json", "nas.json"):
+        a, b = ((tmp_path / d / name).read_text() for d in ("straight", "out"))
+        assert a.replace(str(tmp_path / "straight"), "") == b.replace(str(tmp_path / "out"), ""), name

@@ -2,11 +2,9 @@
 outputs byte-identical to an uninterrupted run; state from another config is discarded."""
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
-from evolution_helpers import tiny_config
+from evolution_helpers import kill_after_state, tiny_config
 
 from autospace.evolution import run_generation, warmup
 from autospace.runtime import load_checkpoint
@@ -15,28 +13,12 @@ ROOT = Path(__file__).resolve().parent.parent
 #: 64 search-train images in batches of 16: 4 steps per epoch, a state checkpoint every step.
 CONFIG = tiny_config(seed=1, batch_size=16, checkpoint_every_steps=1, epochs_per_generation=2,
                      warmup={"epochs": 2, "cells": "population"})
-#: Runs a step in a subprocess that kills itself right after writing the state of step 3.
-KILL_AFTER_STATE = """
-import json, os, signal, sys
-import torch
-torch.set_num_threads(1)
-from autospace.evolution import steps
-real_save = steps.save_checkpoint
-def save_then_die(path, state):
-    real_save(path, state)
-    if state.get("step") == 3:
-        os.kill(os.getpid(), signal.SIGKILL)
-steps.save_checkpoint = save_then_die
-args = json.loads(sys.argv[1])
-getattr(steps, args[0])(*args[1:])
-"""
 FILES = ("checkpoint.pt", "population.json", "sampled.json", "metrics.json", "config.json")
 
 
-def _kill_after_state(*args) -> None:
-    done = subprocess.run([sys.executable, "-c", KILL_AFTER_STATE, json.dumps([str(a) if isinstance(a, Path)
-                                                                               else a for a in args])], cwd=ROOT)
-    assert done.returncode == -9
+def _kill_after_state(step: str, *args) -> None:
+    """Kill the step right after the state of global step 3 (epoch 0, step 3 of 4)."""
+    kill_after_state(f"autospace.evolution.steps:{step}", (0, 3), *args)
 
 
 def _same_outputs(a: Path, b: Path) -> None:

@@ -61,17 +61,44 @@ def test_killed_mid_epoch_and_restarted_gives_bitwise_identical_weights(tmp_path
         [lr0 * lr_factor(4, 2, 8), lr0 * lr_factor(8, 2, 8)], rel=1e-12, abs=1e-15)
 
 
-def test_checkpoint_from_another_architecture_names_the_file(tmp_path, tiny_data, arch):
-    config = {"seed": 0, "device": "cpu", "train": {"epochs": 1, "batch_size": 80}}
-    train(config, arch, tiny_data, tmp_path / "out", tmp_path / "state")
-    before = (tmp_path / "out" / "model.pt").read_bytes()
+class _Stop(Exception):
+    pass
+
+
+def _stop_at(when):
+    def on_step(epoch, step):
+        if (epoch, step) == when:
+            raise _Stop
+    return on_step
+
+
+def test_state_of_another_architecture_or_recipe_is_discarded_and_training_succeeds(tmp_path, tiny_data, arch,
+                                                                                      capfd):
+    """A changed config reruns (issue 14): the saved state of unfinished work with another
+    architecture, or another learning rate, is discarded with a log line, never an error."""
+    config = {"seed": 0, "device": "cpu", "train": {"epochs": 2, "batch_size": 40, "checkpoint_every_steps": 1}}
+    with pytest.raises(_Stop):
+        train(config, arch, tiny_data, tmp_path / "out", tmp_path / "state", on_step=_stop_at((0, 2)))
+    assert (tmp_path / "state" / "last.pt").is_file()
     other = tmp_path / "other.json"
     backbone = get_backbone("fmnist_small")
     other.write_text(backbone.fill([backbone.reference_network().stages[1].blocks[0]] * 6)
                      .replace(name="other").dumps())
-    with pytest.raises(SpecError, match=f"^{tmp_path / 'state' / 'last.pt'}: arch: the checkpoint is for another"):
-        train(config, other, tiny_data, tmp_path / "out", tmp_path / "state")
-    assert (tmp_path / "out" / "model.pt").read_bytes() == before
+    train(config, other, tiny_data, tmp_path / "out", tmp_path / "state")
+    assert "discarding the saved state" in capfd.readouterr().out
+    assert load_checkpoint(tmp_path / "out" / "model.pt")["arch"] == other.read_text()
+    assert not (tmp_path / "state" / "last.pt").exists()  # removed once the outputs are written
+    with pytest.raises(_Stop):
+        train(config, arch, tiny_data, tmp_path / "out", tmp_path / "state", on_step=_stop_at((0, 2)))
+    train({**config, "train": {**config["train"], "lr": 0.1}}, arch, tiny_data, tmp_path / "out", tmp_path / "state")
+    assert "discarding the saved state" in capfd.readouterr().out
+
+
+def test_diverging_training_stops_naming_the_learning_rate(tmp_path, tiny_data, arch):
+    config = {"seed": 0, "device": "cpu", "train": {"epochs": 1, "batch_size": 40, "lr": 1e30, "warmup_epochs": 0}}
+    with pytest.raises(SpecError, match="train.lr: train diverged"):
+        train(config, arch, tiny_data, tmp_path / "out", tmp_path / "state")
+    assert not (tmp_path / "out" / "model.pt").exists()
 
 
 @pytest.mark.parametrize("recipe, field", [

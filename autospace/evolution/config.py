@@ -9,7 +9,7 @@ resolved values, which every step records in its output folder as ``config.json`
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from ..backbone import Backbone, get_backbone
 from ..cells import Cell, CellSpace, parse_cell, reference_cell
@@ -49,6 +49,7 @@ EVOLUTION_DEFAULTS: dict = {
     "alpha_weight_decay": 0.0,
     "export_top_k": 6,
     "checkpoint_every_steps": 50,   # resumable state of warm-up and generations (0: none)
+    "log_every_steps": 20,          # a progress line in the job's log every N steps (0: none)
     "amp": "bf16",                  # autocast of the supernet's forward passes, CUDA only
 }
 
@@ -71,7 +72,7 @@ RANGES = {
     "epochs_per_generation": (1, None), "warmup.epochs": (0, None), "batch_size": (1, None),
     "weight_lr": (0.0, None), "weight_momentum": (0.0, 1.0), "weight_decay": (0.0, None),
     "alpha_lr": (0.0, None), "alpha_weight_decay": (0.0, None), "export_top_k": (1, None),
-    "checkpoint_every_steps": (0, None),
+    "checkpoint_every_steps": (0, None), "log_every_steps": (0, None),
     "constraint.budget_madds": (1, None), "constraint.budget_ratio": (0.0, None),
     "constraint.lambda": (0.0, None),
 }
@@ -148,11 +149,12 @@ class SearchConfig:
     backbone: Backbone
     cell_space: CellSpace
     evolution: dict
+    distributed: dict
 
     @classmethod
     def from_dict(cls, data: dict) -> "SearchConfig":
         seed = check_step_config(data, ("seed", "device", "backbone", "cell_space", "evolution", "distributed"))
-        Settings.from_config(data)
+        settings = Settings.from_config(data)
         device = data.get("device", "auto")
         if device not in DEVICES:
             raise SpecError("device", f"expected one of {list(DEVICES)}", device)
@@ -173,7 +175,7 @@ class SearchConfig:
             raw_evo = {**raw_evo, "constraint": {**constraint, "budget_ratio": None}}
         evo = _section(raw_evo, EVOLUTION_DEFAULTS, "")
         _check_consistency(evo)
-        return cls(seed, device, backbone_value, backbone, space, evo)
+        return cls(seed, device, backbone_value, backbone, space, evo, asdict(settings))
 
     def to_dict(self) -> dict:
         return {"seed": self.seed, "device": self.device, "backbone": copy.deepcopy(self.backbone_value),

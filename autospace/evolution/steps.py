@@ -18,8 +18,6 @@ discarded (and logged). It is deleted once the step's outputs are written. Under
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import time
 from pathlib import Path
@@ -30,6 +28,9 @@ from .. import distributed as D
 from ..backbone import Backbone
 from ..cells import Cell
 from ..data import Splits
+from ..distributed import Settings
+from ..engine import Compute, Loop, StateFile, Stream, fingerprint
+from ..loader import GlobalBatches, make_loader
 from ..errors import SpecError
 from ..runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, \
     set_rng_state, write_json
@@ -39,7 +40,7 @@ from .fitness import update_fitness
 from .population import LayerPopulation, Member, init_population, load_population, population_to_json, \
     sample_layer, update_population
 from .supernet import Supernet, cell_costs, derived_seed, expected_madds, fixed_madds, mixing_weights
-from .training import Compute, Objective, Running, evaluate, make_loader, train_generation, train_warmup
+from .training import Objective, evaluate, train_generation, train_warmup
 
 CHECKPOINT_FORMAT = "autospace-evolution-checkpoint/1"
 Bank = list[dict[str, dict]]  # per layer: cell id -> {"weights": state dict, "momentum": {name: tensor}}
@@ -193,7 +194,7 @@ def _sampled_doc(cells: list[list[Cell]], members: list[list[Member | None]], al
 
 
 def _write_outputs(out_dir, cfg: SearchConfig, checkpoint: dict, population: dict, sampled: dict,
-                   metrics: dict, state_dir) -> None:
+                   metrics: dict, state: StateFile) -> None:
     if not D.is_main():
         return
     out_dir = Path(out_dir)
@@ -202,83 +203,55 @@ def _write_outputs(out_dir, cfg: SearchConfig, checkpoint: dict, population: dic
     write_json(out_dir / "sampled.json", sampled)
     write_json(out_dir / "metrics.json", metrics)
     write_json(out_dir / "population.json", population)
-    if state_dir is not None:
-        (Path(state_dir) / STATE_FILE).unlink(missing_ok=True)
+    state.remove()
 
 
-def _data(data_dir, cfg: SearchConfig, generation: int):
-    splits = Splits(data_dir)
-    batch = cfg["batch_size"]
-    train = make_loader(*splits.tensors("search_train"), batch, derived_seed(cfg.seed, "train", generation))
-    val = make_loader(*splits.tensors("search_val"), batch, derived_seed(cfg.seed, "val", generation))
-    return train, val
+class _Data:
+    """Search-train and search-val of a step: datasets, samplers and loaders (this rank's
+    shards), seeded per step (``label``: ``warmup`` or the generation)."""
 
+    def __init__(self, data_dir, cfg: SearchConfig, label, compute: Compute):
+        splits = Splits(data_dir)
+        batch = cfg["batch_size"]
+        workers = Settings.from_config({"distributed": cfg.distributed}).workers(splits.in_memory)
+        # search-train and search-val are read side by side (one val batch per step): the
+        # workers are split between them, so the process holds ``loader_workers`` in all
+        val_workers = workers // 2
+        workers -= val_workers
+        self.train_set, self.val_set = splits.dataset("search_train"), splits.dataset("search_val")
+        rank, world = D.rank(), D.world_size()
+        self.train = GlobalBatches(len(self.train_set), batch, derived_seed(cfg.seed, "train", label), rank=rank,
+                                   world=world)
+        self.train_loader = make_loader(self.train_set, self.train, workers, compute.cuda)
+        self.val_stream = Stream(self.val_set, GlobalBatches(len(self.val_set), batch,
+                                                             derived_seed(cfg.seed, "val", label), rank=rank,
+                                                             world=world), val_workers, compute.cuda)
+        self.val_order = GlobalBatches(len(self.val_set), batch, 0, shuffle=False, rank=rank, world=world)
+        self.val_loader = make_loader(self.val_set, self.val_order, val_workers, compute.cuda)
 
-# -- resumable state ------------------------------------------------------------------------------
 
 STATE_FILE = "state.pt"
 
 
-def _fingerprint(cfg: SearchConfig, step: str, files: list[Path]) -> str:
-    """SHA-256 of the config (less the checkpoint interval), the step and the input files' bytes."""
+def _state(cfg: SearchConfig, step: str, files: list[Path], state_dir) -> StateFile:
+    """The step's state file, valid for the config (less the checkpoint and log intervals), the
+    step and the input files' bytes."""
     resolved = cfg.to_dict()
     resolved["evolution"].pop("checkpoint_every_steps")
-    h = hashlib.sha256(json.dumps([resolved, step], sort_keys=True).encode())
-    for path in files:
-        with open(path, "rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                h.update(block)
-    return h.hexdigest()
-
-
-def _load_state(state_dir, fingerprint: str) -> dict | None:
-    """The saved state in ``state_dir`` if it was written for this fingerprint, else ``None``."""
-    if state_dir is None or not (Path(state_dir) / STATE_FILE).exists():
-        return None
-    path = Path(state_dir) / STATE_FILE
-    try:
-        state = load_checkpoint(path)
-    except SpecError as err:
-        state, why = None, str(err)
-    else:
-        why = "it was written for another config or input"
-    if state is None or state.get("fingerprint") != fingerprint:
-        if D.is_main():
-            print(f"discarding the saved state {path}: {why}", flush=True)
-        return None
-    if D.is_main():
-        print(f"resumed from step {state['step']} ({path})", flush=True)
-    return state
-
-
-def _stats(state: dict | None) -> Running:
-    """Running sums resumed from ``state`` (the global sums go to rank 0 alone)."""
-    if state is None or not D.is_main():
-        return Running()
-    loss, correct, seen = state["stats"]
-    return Running(loss, int(correct), int(seen))
-
-
-def _saver(state_dir, fingerprint: str, stats: Running, modules: dict):
-    """``save(step)``: every rank sums the running stats, rank 0 writes the state of
-    ``modules`` (name -> module, optimizer or list of tensors) and the RNG."""
-    if state_dir is None:
-        return None
-
-    def save(step: int) -> None:
-        sums = D.sum_over_ranks([stats.loss, stats.correct, stats.seen])
-        if not D.is_main():
-            return
-        state = {"fingerprint": fingerprint, "step": step, "stats": sums, "rng": rng_state()}
-        for name, m in modules.items():
-            state[name] = [t.detach().cpu().clone() for t in m] if isinstance(m, list) else m.state_dict()
-        save_checkpoint(Path(state_dir) / STATE_FILE, state)
-
-    return save
+    resolved["evolution"].pop("log_every_steps")
+    resolved["processes"] = cfg.distributed["processes"]
+    return StateFile(None if state_dir is None else Path(state_dir) / STATE_FILE,
+                     fingerprint([resolved, step], files))
 
 
 def _compute(cfg: SearchConfig) -> Compute:
     return Compute(D.device_for(pick_device(cfg.device)), cfg["amp"])
+
+
+def _loop(stage: str, data: _Data, epochs: int, compute: Compute, state: StateFile, modules: dict,
+          cfg: SearchConfig) -> Loop:
+    return Loop(stage, data.train_loader, data.train, epochs, compute, state, modules,
+                cfg["checkpoint_every_steps"], cfg["log_every_steps"], lr_key="evolution.weight_lr")
 
 
 # -- the steps ----------------------------------------------------------------------------------
@@ -305,23 +278,13 @@ def warmup(config: dict, data_dir, out_dir, state_dir=None) -> None:
     else:
         cells = [cfg.reference_cells for _ in pops]
         members = [[pop.find(c.id) for c in cfg.reference_cells] for pop in pops]
-    train, val = _data(data_dir, cfg, -1)
-    model = D.global_batch_layers(Supernet(cfg.backbone, cells, cfg.seed)).to(device)
-    if compute.cuda:
-        model = model.to(memory_format=torch.channels_last)
+    data = _Data(data_dir, cfg, -1, compute)
+    model = compute.prepare(Supernet(cfg.backbone, cells, cfg.seed))
     opt = _weight_optimizer(model, cfg, None)
-    fingerprint = _fingerprint(cfg, "warmup", [Path(data_dir) / f for f in ("split.json", "dataset.pt")])
-    state = _load_state(state_dir, fingerprint)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"])
-    stats = _stats(state)
-    save = _saver(state_dir, fingerprint, stats, {"model": model, "optimizer": opt})
-    train_stats = train_warmup(model, train, cfg["warmup"]["epochs"], opt, mode, derived_seed(cfg.seed, "warmup"),
-                               compute, stats, 0 if state is None else state["step"],
-                               cfg["checkpoint_every_steps"], save)
-    val_stats = evaluate(model, None, val, compute, uniform=True)
+    state = _state(cfg, "warmup", [Path(data_dir) / f for f in ("split.json", "dataset.pt")], state_dir)
+    loop = _loop("warmup", data, cfg["warmup"]["epochs"], compute, state, {"model": model, "optimizer": opt}, cfg)
+    train_stats = train_warmup(loop, model, opt, mode, derived_seed(cfg.seed, "warmup"))
+    val_stats = evaluate(model, None, data.val_loader, data.val_order, compute, uniform=True)
     weights = [torch.full((len(layer),), 1.0 / len(layer)) for layer in cells]
     objective = _objective(cfg, cells)
     sampled = _sampled_doc(cells, members, None, weights, objective, -1)
@@ -334,8 +297,7 @@ def warmup(config: dict, data_dir, out_dir, state_dir=None) -> None:
                "expected_network_madds": sampled["expected_network_madds"],
                "budget_madds": objective.budget, "device": str(device),
                "wall_time_s": time.perf_counter() - start}
-    _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, -1, cfg.backbone), sampled, metrics,
-                   state_dir)
+    _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, -1, cfg.backbone), sampled, metrics, state)
 
 
 def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, state_dir=None) -> None:
@@ -359,38 +321,25 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, s
     members = [sample_layer(pop, cfg["sample_size"], cfg["tournament_size"], cfg["mutation_prob"],
                             cfg.cell_space, rng, generation)[0] for pop in pops]
     cells = [[m.cell for m in layer] for layer in members]
-    train, val = _data(data_dir, cfg, generation)
-    model = D.global_batch_layers(Supernet(cfg.backbone, cells, cfg.seed))
+    data = _Data(data_dir, cfg, generation, compute)
+    model = Supernet(cfg.backbone, cells, cfg.seed)
     _populate(model, ckpt, pops, cfg["mutant_init"], str(Path(prev_dir) / "checkpoint.pt"))
-    model.to(device)
-    if compute.cuda:
-        model = model.to(memory_format=torch.channels_last)
+    model = compute.prepare(model)
     weight_opt = _weight_optimizer(model, cfg, ckpt)
     alphas = [torch.zeros(len(layer), device=device, requires_grad=True) for layer in cells]
     alpha_opt = torch.optim.Adam(alphas, lr=cfg["alpha_lr"], weight_decay=cfg["alpha_weight_decay"])
     objective = _objective(cfg, cells)
     inputs = [Path(data_dir) / f for f in ("split.json", "dataset.pt")] + \
         [Path(prev_dir) / f for f in ("population.json", "checkpoint.pt")]
-    fingerprint = _fingerprint(cfg, f"generation {generation}", inputs)
-    state = _load_state(state_dir, fingerprint)
-    if state is not None:
-        model.load_state_dict(state["model"])
-        weight_opt.load_state_dict(state["weight_optimizer"])
-        with torch.no_grad():
-            for a, saved in zip(alphas, state["alphas"]):
-                a.copy_(saved)
-        alpha_opt.load_state_dict(state["alpha_optimizer"])
-        set_rng_state(state["rng"])
-    stats = _stats(state)
-    save = _saver(state_dir, fingerprint, stats, {"model": model, "weight_optimizer": weight_opt,
-                                                  "alphas": alphas, "alpha_optimizer": alpha_opt})
-    train_stats = train_generation(model, alphas, objective, train, val, cfg["epochs_per_generation"],
-                                   weight_opt, alpha_opt, cfg["update"], compute, stats,
-                                   0 if state is None else state["step"], cfg["checkpoint_every_steps"], save)
+    state = _state(cfg, f"generation {generation}", inputs, state_dir)
+    loop = _loop(f"generation {generation}", data, cfg["epochs_per_generation"], compute, state,
+                 {"model": model, "weight_optimizer": weight_opt, "alphas": alphas, "alpha_optimizer": alpha_opt}, cfg)
+    train_stats = train_generation(loop, model, alphas, objective, data.val_stream, weight_opt, alpha_opt,
+                                   cfg["update"])
     with torch.no_grad():
         weights = [mixing_weights(a, cfg["mixing"]).cpu() for a in alphas]
         penalty = float(objective.penalty(weights))
-    val_stats = evaluate(model, [w.to(device) for w in weights], val, compute)
+    val_stats = evaluate(model, [w.to(device) for w in weights], data.val_loader, data.val_order, compute)
     fitness_rng = random.Random(derived_seed(cfg.seed, "fitness", generation))
     for layer, w in zip(members, weights):
         for member, weight in zip(layer, w.tolist()):
@@ -410,7 +359,7 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, s
                "budget_madds": objective.budget, "constraint_loss": penalty, "device": str(device),
                "wall_time_s": time.perf_counter() - start}
     _write_outputs(out_dir, cfg, checkpoint, population_to_json(pops, generation, cfg.backbone), sampled, metrics,
-                   state_dir)
+                   state)
 
 
 def export_space(config: dict, last_dir, out_path) -> None:

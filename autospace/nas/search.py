@@ -6,6 +6,7 @@ per-layer argmax, repaired to fit the budget (:func:`repair`).
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from pathlib import Path
@@ -18,10 +19,13 @@ from ..counter import network_cost
 from ..data import Splits
 from ..errors import SpecError
 from ..options import check_step_config
+from ..engine import Compute, Loop, StateFile, Stream, check_finite, fingerprint, loss_sum, run
+from ..loader import GlobalBatches, make_loader
 from ..runtime import pick_device, seed_everything, write_json, write_text
 from ..space import SearchSpace, load_space
 from ..train import lr_factor
 from .config import NASConfig
+from ..evolution.supernet import derived_seed
 from .supernet import SuperNet, choice_costs, choice_id, layer_choices
 
 
@@ -62,26 +66,25 @@ def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torc
     return p * (gate_grad - (gate_grad * p).sum())
 
 
-def _arch_step_proxyless(net: SuperNet, batch, penalty, a_opt, paths: int, gen: torch.Generator,
-                         compute: D.Compute) -> None:
+def _arch_step_proxyless(net: SuperNet, x, y, n: int, penalty, a_opt, paths: int, gen: torch.Generator,
+                         compute: Compute) -> None:
     """One ProxylessNAS architecture update: per layer sample ``paths`` candidate paths from the
     softmax, binarise one of them (gates), back-propagate to the gates and map dL/dg to the
     logits: dL/dalpha_i = sum_j dL/dg_j p_j (delta_ij - p_i) over the sampled paths. When fewer
     paths than choices are sampled, the sampled logits are shifted afterwards so that the
     unsampled paths keep their probabilities (ProxylessNAS' rescaling)."""
     for m in net.mixed:
-        n = len(m.ops)
+        k = len(m.ops)
         logits = m.alpha.detach().cpu()  # sampling on the CPU generator, on any device
-        active = torch.multinomial(torch.softmax(logits, 0), min(paths, n), replacement=False,
+        active = torch.multinomial(torch.softmax(logits, 0), min(paths, k), replacement=False,
                                    generator=gen).sort().values
         pick = torch.multinomial(torch.softmax(logits[active], 0), 1, generator=gen).item()
         gates = torch.zeros(len(active), device=m.alpha.device)
         gates[pick] = 1.0
         m.active, m.gates = active.tolist(), gates.requires_grad_()
     a_opt.zero_grad(set_to_none=False)
-    x, y, n = compute.inputs(*batch)
     with compute.autocast():
-        loss = D.loss_sum(net(x), y) / n + penalty()
+        loss = loss_sum(net(x), y) / n + penalty()
     loss.backward()
     D.sync_grads([*net.arch_parameters(), *(m.gates for m in net.mixed)])
     before = []
@@ -98,55 +101,70 @@ def _arch_step_proxyless(net: SuperNet, batch, penalty, a_opt, paths: int, gen: 
             m.gates = None
 
 
-def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, compute: D.Compute,
-                   gen: torch.Generator) -> None:
+def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, compute: Compute, seed: int,
+                   state: StateFile, workers: int) -> None:
     """Alternate weight steps (search_train, SGD with cosine decay) and, after the warm-up epochs,
-    architecture steps (search_val, Adam) with the expected-MAdds hinge penalty. Batches are
-    global: each rank trains on its shard and the gradients are summed over the ranks."""
-    xt, yt = splits.tensors("search_train")
-    xv, yv = splits.tensors("search_val")
-    steps = math.ceil(len(xt) / cfg.batch_size)
+    architecture steps (search_val, Adam) with the expected-MAdds hinge penalty, on the engine
+    (:func:`autospace.engine.run`): resumable mid-epoch from ``state``. Each step's path
+    sampling draws from a generator seeded by (seed, step), so a resumed run samples what an
+    uninterrupted one would. Batches are global: each rank trains on its shard and the
+    gradients are summed over the ranks."""
+    train_set = splits.dataset("search_train")
+    batches = GlobalBatches(len(train_set), cfg.batch_size, derived_seed(seed, "nas", "train"), rank=D.rank(),
+                            world=D.world_size())
+    val_set = splits.dataset("search_val")
+    val_workers = workers // 2  # search-val is read beside search-train: the workers are shared
+    workers -= val_workers
+    val = Stream(val_set, GlobalBatches(len(val_set), cfg.batch_size, derived_seed(seed, "nas", "val"),
+                                        rank=D.rank(), world=D.world_size()), val_workers, compute.cuda)
+    steps = len(batches)
     w_opt = torch.optim.SGD(net.weight_parameters(), lr=cfg.weight_lr, momentum=cfg.weight_momentum,
                             nesterov=cfg.weight_momentum > 0, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(w_opt, lambda step: lr_factor(step, 0, cfg.epochs * steps))
+    sched = torch.optim.lr_scheduler.LambdaLR(w_opt, functools.partial(lr_factor, warmup_steps=0,
+                                                                       total_steps=cfg.epochs * steps))
     a_opt = torch.optim.Adam(net.arch_parameters(), lr=cfg.arch_lr, betas=(0.0, 0.999),
                              weight_decay=cfg.arch_weight_decay)
+    arch_from = cfg.warmup_epochs * steps  # the first global step with an architecture update
 
     def penalty() -> torch.Tensor:  # divided by the ranks, whose gradients are summed
         return cfg.penalty_weight * torch.relu(net.expected_madds() / budget - 1).float() / D.world_size()
 
-    net.train()
-    for epoch in range(cfg.epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        for step in range(steps):
-            idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-            for m in net.mixed:
-                m.gates = None
-                m.active = None if cfg.algorithm == "darts" else \
-                    [torch.multinomial(m.probs().detach().cpu(), 1, generator=gen).item()]
-            w_opt.zero_grad(set_to_none=True)
-            x, y, n = compute.inputs(xt[idx], yt[idx])
-            with compute.autocast():
-                loss = D.loss_sum(net(x), y) / n
-            loss.backward()
-            D.sync_grads(net.weight_parameters())
-            w_opt.step()
-            sched.step()
-            if epoch < cfg.warmup_epochs:
-                continue
-            vidx = torch.randint(len(xv), (cfg.batch_size,), generator=gen)
+    def step(gstep: int, x: torch.Tensor, y: torch.Tensor, n: int):
+        gen = torch.Generator().manual_seed(derived_seed(seed, "nas", "step", gstep))
+        for m in net.mixed:
+            m.gates = None
+            m.active = None if cfg.algorithm == "darts" else \
+                [torch.multinomial(m.probs().detach().cpu(), 1, generator=gen).item()]
+        w_opt.zero_grad(set_to_none=True)
+        with compute.autocast():
+            logits = net(x)
+            total = loss_sum(logits, y)
+        (total / n).backward()
+        D.sync_grads(net.weight_parameters())
+        w_opt.step()
+        sched.step()
+        if gstep >= arch_from:
+            xv, yv, nv = val.get(gstep - arch_from, compute)
             if cfg.algorithm == "proxyless":
-                _arch_step_proxyless(net, (xv[vidx], yv[vidx]), penalty, a_opt, cfg.arch_paths, gen, compute)
+                _arch_step_proxyless(net, xv, yv, nv, penalty, a_opt, cfg.arch_paths, gen, compute)
             else:
                 for m in net.mixed:
                     m.active = None
                 a_opt.zero_grad(set_to_none=True)
-                x, y, n = compute.inputs(xv[vidx], yv[vidx])
                 with compute.autocast():
-                    loss = D.loss_sum(net(x), y) / n + penalty()
+                    loss = loss_sum(net(xv), yv) / nv + penalty()
                 loss.backward()
                 D.sync_grads(net.arch_parameters())
                 a_opt.step()
+        return logits, y, total
+
+    loader = make_loader(train_set, batches, workers, pin_memory=compute.cuda)
+    loop = Loop(f"nas {cfg.algorithm}", loader, batches, cfg.epochs, compute, state,
+                {"net": net, "weight_optimizer": w_opt, "schedule": sched, "arch_optimizer": a_opt},
+                cfg.checkpoint_every_steps, cfg.log_every_steps, lr_key="nas.weight_lr")
+    net.train()
+    run(loop, step)
+    check_finite(net, "nas", "nas.weight_lr")
 
 
 def random_architecture(costs: list[list[int]], fixed: int, budget: int, trials: int,
@@ -160,15 +178,16 @@ def random_architecture(costs: list[list[int]], fixed: int, budget: int, trials:
     return chosen, trials
 
 
-def search(config: dict, space_path, data_dir, out_dir) -> None:
+def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     """Search ``space_path`` (an ``autospace-space/1`` document) and write ``out_dir/arch.json``
     (the architecture spec, within the budget), ``out_dir/nas.json`` (final architecture weights
     and probabilities per layer, chosen ids, repair swaps, MAdds, params, budget) and
     ``out_dir/config.json`` (the resolved config). ``config`` holds ``seed``, ``device``,
     ``backbone``, ``nas`` and ``distributed`` (the supernet training then runs on that many
-    processes; rank 0 writes). Every input is checked before anything is written."""
+    processes; rank 0 writes). Every input is checked before anything is written. The supernet
+    training is resumable from ``state_dir/state.pt`` (removed once the outputs are written)."""
     seed = check_step_config(config, ("seed", "device", "backbone", "nas", "distributed"))
-    D.Settings.from_config(config)
+    settings = D.Settings.from_config(config)
     cfg = NASConfig.from_dict(config.get("nas"))
     backbone = get_backbone(config.get("backbone", "fmnist_small"))
     space = load_space(space_path, expected=backbone)
@@ -179,21 +198,25 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
     fixed, costs = choice_costs(space, choices)
     check_feasible(space, fixed, costs, budget)
     if cfg.algorithm != "random" and D.must_launch(config):
-        return D.launch(f"{__name__}:search", config, str(space_path), str(data_dir), str(out_dir))
-    compute = D.Compute(D.device_for(device), cfg.amp)
+        return D.launch(f"{__name__}:search", config, str(space_path), str(data_dir), str(out_dir),
+                        None if state_dir is None else str(state_dir))
+    compute = Compute(D.device_for(device), cfg.amp)
+    resumable = {k: v for k, v in cfg.to_dict().items() if k not in ("checkpoint_every_steps", "log_every_steps")}
+    state = StateFile(None if state_dir is None else Path(state_dir) / "state.pt", fingerprint(
+        {"nas": resumable, "seed": seed, "backbone": config.get("backbone", "fmnist_small"),
+         "processes": settings.processes},
+        [Path(space_path), *(Path(data_dir) / f for f in ("split.json", "dataset.pt"))]))
 
     seed_everything(seed)
-    gen = torch.Generator().manual_seed(seed)
     extra = {}
     if cfg.algorithm == "random":
         chosen, extra["random_draws"] = random_architecture(costs, fixed, budget, cfg.random_trials,
                                                             random.Random(seed))
         alphas = [[0.0] * len(c) for c in choices]
     else:
-        net = D.global_batch_layers(SuperNet(space, choices)).to(compute.device)
-        if compute.cuda:
-            net = net.to(memory_format=torch.channels_last)
-        train_supernet(net, cfg, budget, Splits(data_dir), compute, gen)
+        splits = Splits(data_dir)
+        net = compute.prepare(SuperNet(space, choices))
+        train_supernet(net, cfg, budget, splits, compute, seed, state, settings.workers(splits.in_memory))
         alphas = [m.alpha.detach().cpu().tolist() for m in net.mixed]
         chosen = [max(range(len(a)), key=lambda j, a=a: (a[j], -j)) for a in alphas]
     logprobs = [torch.log_softmax(torch.tensor(a, dtype=torch.float64), 0).tolist() for a in alphas]
@@ -217,3 +240,4 @@ def search(config: dict, space_path, data_dir, out_dir) -> None:
     write_text(out_dir / "arch.json", spec.dumps())
     write_json(out_dir / "nas.json", report)
     write_json(out_dir / "config.json", resolved)
+    state.remove()

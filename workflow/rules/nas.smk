@@ -25,6 +25,7 @@ rule nas:
         provenance=provenance_file("nas", "{space}_seed_{seed}"),
     params:
         config=section("device", "backbone", "nas", "distributed", seed=True),
+        state=under(L.STATE, "nas/{space}/seed_{seed}"),
         lineage=lineage("nas"),
     log:
         log_file("nas", "{space}_seed_{seed}"),
