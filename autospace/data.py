@@ -175,10 +175,11 @@ class Splits:
         return len(self.split[part])
 
     def dataset(self, part: str, augmentation: str = "none", *, padding: int = 2, randaugment: int | None = None,
-                color_jitter: float = 0.0, indices: list[int] | None = None):
+                color_jitter: float = 0.0, indices: list[int] | None = None, decode: str = "workers"):
         """One part as a ``torch.utils.data.Dataset`` (:mod:`autospace.loader`), augmented by
         ``augmentation`` (``none``: the evaluation transform). ``indices``: positions within
-        the part to keep (a held-out subset)."""
+        the part to keep (a held-out subset). ``decode``: where image files are decoded
+        (``workers`` or ``device``, see :class:`autospace.loader.ImageFiles`)."""
         from .loader import ImageFiles, ImageTensors, file_transform
 
         source = "test" if part == "test" else "train"
@@ -190,7 +191,7 @@ class Splits:
         root = Path(self.split["source"]) / ("val" if source == "test" else "train")
         files = self._index[f"{source}_files"]
         return ImageFiles(root, [files[k] for k in chosen], self._index[f"{source}_labels"][index],
-                          file_transform(augmentation, self.resolution, randaugment, color_jitter))
+                          file_transform(augmentation, self.resolution, randaugment, color_jitter), decode)
 
 
 def check_image(path: Path, mode: str) -> None:

@@ -36,6 +36,7 @@ OPTIONS = {
     "processes": Option(1, int, low=1),
     "backend": Option("auto", str, choices=("auto", "nccl", "gloo")),
     "loader_workers": Option("auto", int, low=0, words=("auto",)),
+    "jpeg_decode": Option("workers", str, choices=("workers", "device")),
 }
 
 
@@ -44,11 +45,14 @@ class Settings:
     """``processes``: data-parallel processes of one training step (one per GPU on CUDA);
     ``backend``: ``auto`` (nccl on CUDA, gloo on CPU), ``nccl`` or ``gloo``;
     ``loader_workers``: DataLoader worker processes per process (``auto``: none for data held
-    in memory, else torch's threads of this process less one, at least one)."""
+    in memory, else torch's threads of this process less one, at least one); ``jpeg_decode``:
+    where image files are decoded, ``workers`` (PIL in the DataLoader workers) or ``device``
+    (the workers read bytes, the training device decodes them: nvjpeg on CUDA)."""
 
     processes: int
     backend: str
     loader_workers: int | str
+    jpeg_decode: str
 
     def workers(self, in_memory: bool) -> int:
         if self.loader_workers != "auto":

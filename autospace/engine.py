@@ -62,8 +62,10 @@ class Compute:
         model = D.global_batch_layers(model, cuda=self.cuda).to(self.device)
         return model.to(memory_format=torch.channels_last) if self.cuda and self.channels_last else model
 
-    def inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        x = x.to(self.device, non_blocking=True)
+    def inputs(self, x, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """A batch on the device; still-encoded images (:class:`autospace.loader.EncodedBatch`)
+        are decoded there."""
+        x = x.decode(self.device) if hasattr(x, "decode") else x.to(self.device, non_blocking=True)
         if self.cuda and self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y.to(self.device, non_blocking=True)

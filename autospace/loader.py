@@ -201,16 +201,52 @@ class ImageTensors(Dataset):
         return batch
 
 
+def _seeded(transform, image, seed: int):
+    """``transform(image)`` with torch's generator seeded by ``seed``; in the main process the
+    generator (dropout's) is left as it was."""
+    if torch.utils.data.get_worker_info() is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(seed))
+            return transform(image)
+    torch.manual_seed(int(seed))
+    return transform(image)
+
+
+class EncodedBatch:
+    """A batch of still-encoded image files (``distributed.jpeg_decode: device``): the workers
+    only read bytes; :meth:`decode` decodes them on the training device (nvjpeg on CUDA, through
+    ``torchvision.io.decode_jpeg``) and applies the transform per image under its seed."""
+
+    def __init__(self, data: list[torch.Tensor], seeds: list[int], paths: list[str], transform):
+        self.data, self.seeds, self.paths, self.transform = data, seeds, paths, transform
+
+    def decode(self, device: torch.device) -> torch.Tensor:
+        from torchvision.io import ImageReadMode, decode_image, decode_jpeg
+
+        try:
+            images = decode_jpeg(self.data, mode=ImageReadMode.RGB, device=device)
+        except RuntimeError:  # a PNG, CMYK or otherwise unusual file among them: one by one
+            images = []
+            for data, path in zip(self.data, self.paths):
+                try:
+                    images.append(decode_image(data, mode=ImageReadMode.RGB).to(device))
+                except RuntimeError as err:
+                    raise SpecError("image", f"cannot be decoded ({err})", source=path) from None
+        return torch.stack([_seeded(self.transform, image, seed) for image, seed in zip(images, self.seeds)])
+
+
 class ImageFiles(Dataset):
     """An ImageFolder part streamed from disk: relative paths (held as one fixed-width byte
     array, so forked workers share it without copying), labels, and a v2 transform applied
-    per image under the sample's own seed."""
+    per image under the sample's own seed. ``decode``: ``workers`` (PIL in the loader's worker
+    processes) or ``device`` (the workers read bytes, the training device decodes: see
+    :class:`EncodedBatch`)."""
 
-    def __init__(self, root: str | Path, files, labels, transform):
+    def __init__(self, root: str | Path, files, labels, transform, decode: str = "workers"):
         self.root = Path(root)
         self.files = np.array([str(f).encode() for f in files], dtype=np.bytes_)
         self.labels = torch.as_tensor(labels, dtype=torch.long)
-        self.transform = transform
+        self.transform, self.decode = transform, decode
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -227,23 +263,23 @@ class ImageFiles(Dataset):
                 image = image.convert("RGB")
         except OSError as err:
             raise SpecError("image", f"cannot be decoded ({err.__class__.__name__})", source=str(path)) from None
-        if torch.utils.data.get_worker_info() is None:  # the main process: leave its RNG as it was
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(int(seed))
-                return self.transform(image)
-        torch.manual_seed(int(seed))
-        return self.transform(image)
+        return _seeded(self.transform, image, seed)
 
-    def __getitems__(self, request) -> list:
+    def __getitems__(self, request):
         indices, seeds = request
+        if self.decode == "device":
+            from torchvision.io import read_file
+
+            paths = [str(self.path(int(i))) for i in indices]
+            return EncodedBatch([read_file(p) for p in paths], [int(s) for s in seeds], paths, self.transform), \
+                self.labels[torch.as_tensor(np.asarray(indices, dtype=np.int64))]
         return [(self.load(int(i), int(s)), self.labels[int(i)]) for i, s in zip(indices, seeds)]
 
     def __getitem__(self, index: int):
         return self.load(index, 0), self.labels[index]
 
-    @staticmethod
-    def collate(batch):
-        return default_collate(batch)
+    def collate(self, batch):
+        return batch if self.decode == "device" else default_collate(batch)
 
 
 def make_loader(dataset, sampler: GlobalBatches, workers: int, pin_memory: bool = False) -> DataLoader:

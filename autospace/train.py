@@ -164,13 +164,14 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     val_idx, train_idx = held[:recipe.val_size].sort().values, held[recipe.val_size:].sort().values
     train_set = splits.dataset("train", recipe.augmentation, padding=recipe.crop_padding,
                                randaugment=recipe.randaugment, color_jitter=recipe.color_jitter,
-                               indices=train_idx.tolist())
+                               indices=train_idx.tolist(), decode=settings.jpeg_decode)
     workers = settings.workers(splits.in_memory)
     batches = GlobalBatches(len(train_set), recipe.batch_size, seed, rank=D.rank(), world=D.world_size())
     loader = make_loader(train_set, batches, workers, pin_memory=cuda)
     if recipe.val_size:
         val_batches = GlobalBatches(recipe.val_size, 500, seed, shuffle=False, rank=D.rank(), world=D.world_size())
-        val_loader = make_loader(splits.dataset("train", "none", indices=val_idx.tolist()), val_batches, workers,
+        val_loader = make_loader(splits.dataset("train", "none", indices=val_idx.tolist(),
+                                                 decode=settings.jpeg_decode), val_batches, workers,
                                  pin_memory=cuda)
 
     seed_everything(seed)

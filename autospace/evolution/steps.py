@@ -213,12 +213,14 @@ class _Data:
     def __init__(self, data_dir, cfg: SearchConfig, label, compute: Compute):
         splits = Splits(data_dir)
         batch = cfg["batch_size"]
-        workers = Settings.from_config({"distributed": cfg.distributed}).workers(splits.in_memory)
+        settings = Settings.from_config({"distributed": cfg.distributed})
+        workers = settings.workers(splits.in_memory)
         # search-train and search-val are read side by side (one val batch per step): the
         # workers are split between them, so the process holds ``loader_workers`` in all
         val_workers = workers // 2
         workers -= val_workers
-        self.train_set, self.val_set = splits.dataset("search_train"), splits.dataset("search_val")
+        self.train_set = splits.dataset("search_train", decode=settings.jpeg_decode)
+        self.val_set = splits.dataset("search_val", decode=settings.jpeg_decode)
         rank, world = D.rank(), D.world_size()
         self.train = GlobalBatches(len(self.train_set), batch, derived_seed(cfg.seed, "train", label), rank=rank,
                                    world=world)

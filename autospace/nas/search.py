@@ -102,17 +102,18 @@ def _arch_step_proxyless(net: SuperNet, x, y, n: int, penalty, a_opt, paths: int
 
 
 def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, compute: Compute, seed: int,
-                   state: StateFile, workers: int) -> None:
+                   state: StateFile, settings: D.Settings) -> None:
     """Alternate weight steps (search_train, SGD with cosine decay) and, after the warm-up epochs,
     architecture steps (search_val, Adam) with the expected-MAdds hinge penalty, on the engine
     (:func:`autospace.engine.run`): resumable mid-epoch from ``state``. Each step's path
     sampling draws from a generator seeded by (seed, step), so a resumed run samples what an
     uninterrupted one would. Batches are global: each rank trains on its shard and the
     gradients are summed over the ranks."""
-    train_set = splits.dataset("search_train")
+    workers = settings.workers(splits.in_memory)
+    train_set = splits.dataset("search_train", decode=settings.jpeg_decode)
     batches = GlobalBatches(len(train_set), cfg.batch_size, derived_seed(seed, "nas", "train"), rank=D.rank(),
                             world=D.world_size())
-    val_set = splits.dataset("search_val")
+    val_set = splits.dataset("search_val", decode=settings.jpeg_decode)
     val_workers = workers // 2  # search-val is read beside search-train: the workers are shared
     workers -= val_workers
     val = Stream(val_set, GlobalBatches(len(val_set), cfg.batch_size, derived_seed(seed, "nas", "val"),
@@ -216,7 +217,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     else:
         splits = Splits(data_dir)
         net = compute.prepare(SuperNet(space, choices))
-        train_supernet(net, cfg, budget, splits, compute, seed, state, settings.workers(splits.in_memory))
+        train_supernet(net, cfg, budget, splits, compute, seed, state, settings)
         alphas = [m.alpha.detach().cpu().tolist() for m in net.mixed]
         chosen = [max(range(len(a)), key=lambda j, a=a: (a[j], -j)) for a in alphas]
     logprobs = [torch.log_softmax(torch.tensor(a, dtype=torch.float64), 0).tolist() for a in alphas]
