@@ -6,20 +6,9 @@ import pytest
 import yaml
 
 from test_foundations import make_imagefolder
-from workflow_helpers import project_copy, snakemake
+from workflow_helpers import IMAGEFOLDER_BACKBONE as BACKBONE, project_copy, snakemake
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slow]
-
-BACKBONE = {
-    "in_channels": 3, "resolution": 32, "num_classes": 3,
-    "stem": {"width": 8, "kernel": 3, "stride": 2, "activation": "relu6"},
-    "stages": [
-        {"width": 8, "depth": 1, "stride": 1, "searchable": False,
-         "block": {"type": "mbconv", "expansion": 1, "kernel": 3, "activation": "relu6", "se": False}},
-        {"width": 16, "depth": 2, "stride": 2},
-    ],
-    "head": {"width": 32, "activation": "relu6", "dropout": 0.0},
-}
 
 
 def test_imagefolder_experiment_runs_end_to_end(tmp_path):

@@ -47,6 +47,17 @@ def project_copy(dest: Path) -> Path:
 
 
 TINY = ".test/config/config.yaml"
+#: A small 3-channel backbone for ImageFolder runs of the tiny config (tests, benchmarks/gpu_check.py).
+IMAGEFOLDER_BACKBONE = {
+    "in_channels": 3, "resolution": 32, "num_classes": 3,
+    "stem": {"width": 8, "kernel": 3, "stride": 2, "activation": "relu6"},
+    "stages": [
+        {"width": 8, "depth": 1, "stride": 1, "searchable": False,
+         "block": {"type": "mbconv", "expansion": 1, "kernel": 3, "activation": "relu6", "se": False}},
+        {"width": 16, "depth": 2, "stride": 2},
+    ],
+    "head": {"width": 32, "activation": "relu6", "dropout": 0.0},
+}
 
 
 def merged_config(configfile: str) -> dict:
