@@ -84,10 +84,6 @@ def test_loader_bench_images_and_one_tiny_measurement(tmp_path):
     assert "| 1 |" in bench_loader.table(results)
 
 
-@pytest.mark.xfail(strict=True, raises=RuntimeError, reason=(
-    "jpeg_decode device through loader workers: EncodedBatch holds torchvision.io.read_file tensors, which a "
-    "worker cannot send (OSError: Bad file descriptor in its queue's feeder thread), so the main process waits "
-    "for ever (here: the DataLoader times out)"))
 def test_device_decode_through_workers(tmp_path):
     from autospace.engine import Compute
 
