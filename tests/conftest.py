@@ -34,5 +34,5 @@ def tiny_run(tmp_path_factory):
     from workflow_helpers import TINY, project_copy, snakemake
 
     repo = project_copy(tmp_path_factory.mktemp("wf") / "repo")
-    proc = snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=600)
+    proc = snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=1200)
     return repo, proc
