@@ -73,8 +73,15 @@ def audit_cli(repo, *args):
 
 
 def flip_byte(path):
+    """Change one byte near the middle of ``path``; in a JSON file a digit, so that it still
+    parses (the change, not a broken file, is what the audit must find)."""
     data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0x01
+    k = len(data) // 2
+    if path.suffix == ".json":
+        k = next(j for j in range(k, len(data)) if chr(data[j]).isdigit())
+        data[k] = ord("1") if data[k] != ord("1") else ord("2")
+    else:
+        data[k] ^= 0x01
     path.write_bytes(bytes(data))
 
 
