@@ -90,7 +90,7 @@ def flip_byte(path):
 def test_same_seed_same_artifacts(tiny_run, tmp_path):
     repo, _ = tiny_run
     other = project_copy(tmp_path / "repo")
-    snakemake("--cores", "2", "--configfile", TINY, cwd=other, timeout=600)
+    snakemake("--cores", "2", "--configfile", TINY, cwd=other, timeout=1200)
     first, second = reproducible(repo), reproducible(other)
     assert first.keys() == second.keys()
     differ = [p for p in first if first[p] != second[p]]
