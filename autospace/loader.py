@@ -251,7 +251,8 @@ class ImageFiles(Dataset):
 
     def __init__(self, root: str | Path, files, labels, transform, decode: str = "workers"):
         self.root = Path(root)
-        self.files = np.array([str(f).encode() for f in files], dtype=np.bytes_)
+        self.files = files if isinstance(files, np.ndarray) and files.dtype.kind == "S" else \
+            np.array([str(f).encode() for f in files], dtype=np.bytes_)
         self.labels = torch.as_tensor(labels, dtype=torch.long)
         self.transform, self.decode = transform, decode
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import sys
 
-BENCHES = ["bench_counter", "bench_supernet", "bench_loader"]
+BENCHES = ["bench_counter", "bench_supernet", "bench_loader", "bench_memory"]
 
 
 def main(names: list[str]) -> None:

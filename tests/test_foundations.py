@@ -137,6 +137,36 @@ def test_imagefolder_is_indexed_with_a_recorded_split(tmp_path):
     assert again["search_val"] == split["search_val"]
 
 
+@pytest.mark.slow
+def test_imagefolder_index_holds_no_python_object_per_image(tmp_path):
+    """Splits and its datasets hold the manifest's paths and the split's indices as arrays: well
+    under 150 bytes of Python-heap memory per training image (as lists, one int object per index
+    and one string per path, some 220 bytes; at ImageNet's 1.28M images a few hundred MB in
+    every process of every job)."""
+    import tracemalloc
+
+    from autospace.loader import file_transform
+
+    n = 100_000
+    names = [f"c{k % 100:03d}/img_{k:07d}.JPEG" for k in range(n)]
+    runtime.save_checkpoint(tmp_path / data.PREPARED_TENSORS, {
+        "classes": [f"c{c:03d}" for c in range(100)], "train_files": names, "train_labels": torch.arange(n) % 100,
+        "train_bytes": torch.ones(n, dtype=torch.long), "test_files": names[:10],
+        "test_labels": torch.zeros(10, dtype=torch.long), "test_bytes": torch.ones(10, dtype=torch.long)})
+    runtime.write_json(tmp_path / data.SPLIT_FILE, {
+        "dataset": "imagefolder", "source": str(tmp_path), "seed": 0, "num_classes": 100, "in_channels": 3,
+        "resolution": 32, "search_train": list(range(n // 10, n)), "search_val": list(range(n // 10)),
+        "train": list(range(n)), "test": list(range(10))})
+    file_transform("none", 32)  # imports torchvision first: its modules are not the index
+    tracemalloc.start()
+    splits = data.Splits(tmp_path)
+    parts = [splits.dataset(part) for part in ("search_train", "search_val", "train")]
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held / n < 150, f"{held / n:.0f} bytes per image"
+    assert parts[0].path(0) == tmp_path / "train" / names[n // 10] and parts[2].labels[7] == 7
+
+
 def _val_class_not_in_train(root):
     shutil.copytree(root / "val" / "dog", root / "val" / "wolf")
 
