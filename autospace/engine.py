@@ -131,7 +131,6 @@ class StateFile:
             why = "it was written for another config or input"
         if state is None or state.get("fingerprint") != self.fingerprint:
             if D.is_main():
-                log.info("discarding the saved state %s: %s", self.path, why)
                 print(f"discarding the saved state {self.path}: {why}", flush=True)
             return None
         return state
@@ -267,7 +266,6 @@ def resume(loop: Loop) -> tuple[int, int, Running]:
     if D.is_main():
         where = f"step {step} of epoch {epoch + 1}" if loop.epoch_checkpoints else \
             f"step {epoch * len(loop.batches) + step}"
-        log.info("%s: resumed from %s (%s)", loop.stage, where, loop.state.path)
         print(f"resumed from {where} ({loop.state.path})", flush=True)
     # the saved sums are over all ranks: rank 0 carries them on
     return epoch, step, Running(loop.compute.device, saved["stats"] if D.is_main() else (0.0, 0, 0))

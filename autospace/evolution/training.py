@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from .. import distributed as D
-from ..engine import Compute, Loop, Running, Stream, check_finite, loss_sum, run
+from ..engine import Compute, Loop, Stream, check_finite, loss_sum, run
 from ..engine import evaluate as evaluate_forward
 from .supernet import Supernet, constraint_loss, derived_seed, expected_madds, mixing_weights
 
@@ -130,5 +130,3 @@ def evaluate(model: Supernet, weights: list[torch.Tensor] | None, loader, batche
         weights = [torch.full((len(layer),), 1.0 / len(layer), device=compute.device) for layer in model.layers]
     return evaluate_forward(lambda x: model(x, weights), loader, batches, compute)
 
-
-__all__ = ["Objective", "Running", "evaluate", "search_step", "train_generation", "train_warmup"]
