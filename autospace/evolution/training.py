@@ -129,4 +129,3 @@ def evaluate(model: Supernet, weights: list[torch.Tensor] | None, loader, batche
     if uniform:
         weights = [torch.full((len(layer),), 1.0 / len(layer), device=compute.device) for layer in model.layers]
     return evaluate_forward(lambda x: model(x, weights), loader, batches, compute)
-
