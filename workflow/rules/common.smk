@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
+from autospace.options import lookup  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
 from autospace.variants import budget_points  # noqa: E402
 
@@ -68,14 +69,6 @@ def provenance_file(rule, name="job", exp="{exp}"):
     return posixpath.join(L.PROVENANCE.format(exp=exp, rule=rule), f"{name}.json")
 
 
-def config_value(cfg, key):
-    """A config value by dotted key (``nas.algorithm``)."""
-    value = cfg
-    for part in key.split("."):
-        value = value[part]
-    return value
-
-
 def lineage(rule, arguments=None):
     """A params function giving the job's provenance request, in plain values, to
     ``autospace.runtime.job``: the rule, wildcards, the config values it reads (its DVC params),
@@ -85,7 +78,7 @@ def lineage(rule, arguments=None):
 
     def values(wildcards, input, output):
         return {"rule": rule, "wildcards": dict(wildcards.items()),
-                "params": {key: config_value(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
+                "params": {key: lookup(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
                 "input": [str(f) for f in input],
                 "output": [str(f) for f in output if f != output.provenance],
                 "path": str(output.provenance), **({"arguments": arguments} if arguments is not None else {})}
