@@ -32,6 +32,8 @@ def _reason(error: jsonschema.ValidationError) -> str:
         return "unknown key"
     if error.validator == "required":
         return "missing key"
+    if error.validator in ("pattern", "maxLength") and "description" in error.schema:
+        return f"expected {error.schema['description']}"
     return error.message.split("\n")[0]
 
 

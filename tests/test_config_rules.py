@@ -190,6 +190,23 @@ def test_the_issues_examples_read_as_one_line(key, value, reason):
     assert line.startswith(f"{SOURCE}: {key}: {reason}"), line
 
 
+@pytest.mark.parametrize("name, ok", [
+    ("a" * 300, False), ("x" * 64, False), ("run_" + "ab" * 20, False), ("exp" + "123" * 20, False),
+    ("r" + "a" * 18, True), ("fmnist-" + "0123456789" * 5, True), ("a" * 19, True)])
+def test_the_experiment_name_is_short_and_not_periodic(name, ok):
+    """Snakemake takes a wildcard value ending in a part repeated 20 times or more for a cyclic
+    dependency (a PeriodicWildcardError traceback): such a name is refused by name."""
+    from snakemake.io import PeriodicityDetector
+
+    assert (PeriodicityDetector().is_periodic(name) is None and len(name) <= 64) == ok
+    line = config_error(_set(BASES["tiny"], "experiment", name), SCHEMA, SOURCE)
+    assert (line is None) == ok, line
+    assert ok or line.startswith(f"{SOURCE}: experiment: expected letters, digits, '-' and '_'")
+    ablation = config_error(_set(BASES["tiny"], "variants.ablations", [{name.lower().replace("-", "_"): {
+        "evolution.fitness_rule": "copy"}}]), SCHEMA, SOURCE)
+    assert (ablation is None) == ok, ablation
+
+
 def test_a_key_may_document_that_it_takes_non_finite_numbers():
     tables = {"s": {"limit": Option(math.inf, float, finite=False), "lr": Option(0.1, float)}}
     check_finite_numbers({"s": {"limit": math.inf, "lr": 0.1}}, tables)
