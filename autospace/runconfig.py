@@ -39,7 +39,11 @@ def _reason(error: jsonschema.ValidationError) -> str:
 
 #: Top-level keys with an option of their own (the other top-level keys are sections, lists or
 #: the backbone, checked by their own code).
-RUN_OPTIONS: dict[str, Option] = {}
+RUN_OPTIONS = {
+    # Set this run against the paper's ImageNet numbers (tables T1-T3); only an ImageNet run may.
+    "paper_comparison": Option("none", str, choices=("imagenet", "none"),
+                               needs=(("imagenet", "data.dataset", "imagefolder"),)),
+}
 
 
 def option_tables() -> dict:

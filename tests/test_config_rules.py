@@ -156,7 +156,8 @@ def test_the_relations_of_the_config_are_declared_next_to_their_keys():
             ("nas.warmup_epochs", "<", "nas.epochs"),
             ("train.warmup_epochs", "<=", "train.epochs"),
             ("train.val_size", "<", "data.train_size"),
-            ("train.augmentation", "needs", "data.dataset")} <= _relations()
+            ("train.augmentation", "needs", "data.dataset"),
+            ("paper_comparison", "needs", "data.dataset")} <= _relations()
 
 
 @pytest.mark.parametrize("changes", [
@@ -164,7 +165,7 @@ def test_the_relations_of_the_config_are_declared_next_to_their_keys():
     {"nas.algorithm": "random", "nas.warmup_epochs": 5},  # random has no warm-up to bound
     {"train.warmup_epochs": 2.0},  # = epochs
     {"data.train_size": None, "train.val_size": 10_000},  # all of the training set: checked by the step
-    {"data.dataset": "imagefolder", "train.augmentation": "random_resized_crop"},
+    {"data.dataset": "imagefolder", "train.augmentation": "random_resized_crop", "paper_comparison": "imagenet"},
 ])
 def test_a_relation_at_its_limit_or_switched_off_is_accepted(changes):
     cfg = BASES["tiny"]
@@ -184,6 +185,7 @@ def test_a_relation_at_its_limit_or_switched_off_is_accepted(changes):
     ("train.val_size", 400, "must be < data.train_size (400) (got 400)"),
     ("train.augmentation", "random_resized_crop",
      "random_resized_crop needs data.dataset: imagefolder (data.dataset is fashion_mnist)"),
+    ("paper_comparison", "imagenet", "imagenet needs data.dataset: imagefolder (data.dataset is fashion_mnist)"),
 ])
 def test_the_issues_examples_read_as_one_line(key, value, reason):
     line = config_error(_set(BASES["tiny"], key, value), SCHEMA, SOURCE)

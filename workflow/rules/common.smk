@@ -183,7 +183,7 @@ def pareto_runs():
 
 #: What the tables rule's library call reads (autospace.tables.experiment_tables), in plain values.
 TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": list(NAS_RUNS.items()), "main": L.evaluated(JOBS, EXP),
-                   "budget_madds": get_nas_budget(), "imagenet": config["data"]["dataset"] == "imagefolder",
+                   "budget_madds": get_nas_budget(), "paper_comparison": config["paper_comparison"],
                    "budgets": [[p, run] for p, run in BUDGET_RUNS.items()],
                    "default": L.evaluated(JOBS, EXP, L.LEARNED),
                    "ablations": [[name, {**run, "overrides": list(run["overrides"].items())}]
