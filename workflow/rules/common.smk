@@ -143,6 +143,27 @@ def record_with_dvc():
     subprocess.run(cmd, check=True, cwd=root)
 
 
+def remove_partial_products():
+    """After a failed run (``onerror``): remove the Snakemake benchmark file of every job whose
+    outputs are not all there, and the folders left empty by it. Snakemake deletes a failed job's
+    outputs but not its benchmark file, which may be a previous run's (a job rerun for a changed
+    config that then fails) or this run's (a job whose outputs went missing), so that a failure
+    leaves no benchmark without its outputs, which T5 and DVC would take for a finished job's."""
+    results = Path(L.RESULTS.format(exp=EXP)).parent
+    for job in JOBS:
+        products = [Path(f) for f in job["output"] + [L.provenance_file(job)]]
+        bench = Path(L.benchmark_file(job))
+        if all(f.exists() for f in products):
+            continue
+        if bench.exists():
+            bench.unlink()
+            print(f"removed {bench}: its job did not finish", file=sys.stderr)
+        for folder in {f.parent for f in products + [bench]}:
+            while folder != results and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+
+
 # -- what the tables and figures of the experiment are made from ---------------------------------
 JOBS = L.jobs(config)
 
