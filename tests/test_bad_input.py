@@ -44,6 +44,14 @@ CONFIG_CASES = [
     ({"spaces": ["learned", "darts"]}, "spaces[1]"),
     ({"backbone": "resnet"}, "backbone"),
     ({"evaluate": {"batch_size": "big"}}, "evaluate.batch_size"),
+    # issue 14's rows (every other relation and broken value: tests/test_config_rules.py, in-process)
+    ({"train": {"lr": float("nan")}}, "train.lr"),
+    ({"evolution": {"weight_lr": float("inf")}}, "evolution.weight_lr"),
+    ({"evolution": {"ema_beta": float("nan")}}, "evolution.ema_beta"),
+    ({"nas": {"budget_ratio": float("nan")}}, "nas.budget_ratio"),  # was a ValueError from common.smk
+    ({"train": {"warmup_epochs": 5}}, "train.warmup_epochs"),  # the tiny config trains 2 epochs
+    ({"experiment": "a" * 300}, "experiment"),  # was a PeriodicWildcardError from train.smk
+    ({"paper_comparison": "imagenet"}, "paper_comparison"),  # Fashion-MNIST is not ImageNet
 ]
 
 
