@@ -134,7 +134,8 @@ def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
             (tmp / name).write_text(to_csv(rows))
         elif name.startswith("t1_imagenet."):
             params = rec["params"]
-            trained = trained_top1(metrics, _nas_budget(params)) if params["data.dataset"] == "imagefolder" else {}
+            trained = trained_top1(metrics, _nas_budget(params)) if params["paper_comparison"] == "imagenet" \
+                else {}
             write_table(t1_imagenet(trained), tmp / "t1_imagenet")
         elif name.startswith("t5_search_cost."):
             write_table(t5_search_cost(results / "benchmarks", rec["params"]["device"]), tmp / "t5_search_cost")

@@ -5,28 +5,31 @@ from __future__ import annotations
 from pathlib import Path
 
 from .data import prepare_fashion_mnist, prepare_imagefolder
-from .errors import SpecError
+from .options import Option, read_options
 
-DATA_KEYS = {"dataset", "root", "download", "search_val_size", "search_train_size", "train_size", "test_size",
-            "verify_images"}
 DATASETS = ("fashion_mnist", "imagefolder")
 VERIFY_MODES = ("header", "decode", "none")
+
+#: The ``data`` section.
+OPTIONS = {
+    "dataset": Option("fashion_mnist", str, choices=DATASETS),
+    "root": Option(None, str, nullable=True),
+    "download": Option(True, bool),
+    "search_val_size": Option(1000, int, low=1),
+    "search_train_size": Option(2000, int, low=1, nullable=True),
+    "train_size": Option(5000, int, low=1, nullable=True),
+    "test_size": Option(None, int, low=1, nullable=True),
+    "verify_images": Option("header", str, choices=VERIFY_MODES),
+}
 
 
 def prepare(data: dict, seed: int, out_dir: str | Path, resolution: int) -> dict:
     """Prepare the dataset named by ``data['dataset']`` into ``out_dir`` for inputs of ``resolution``
     (the backbone's); returns the split document."""
-    for key in data:
-        if key not in DATA_KEYS:
-            raise SpecError(f"data.{key}", "unknown key", key)
-    if data.get("dataset") not in DATASETS:
-        raise SpecError("data.dataset", f"unknown dataset, expected one of {list(DATASETS)}", data.get("dataset"))
-    if data.get("verify_images", "header") not in VERIFY_MODES:
-        raise SpecError("data.verify_images", f"expected one of {list(VERIFY_MODES)}", data.get("verify_images"))
-    sizes = {k: data.get(k) for k in ("search_train_size", "train_size", "test_size")}
+    data = read_options(data, "data", OPTIONS)
+    sizes = {k: data[k] for k in ("search_train_size", "train_size", "test_size")}
     if data["dataset"] == "imagefolder":
-        return prepare_imagefolder(out_dir, root=data.get("root"), seed=seed, search_val_size=data["search_val_size"],
-                                   resolution=resolution,
-                                   verify_images=data.get("verify_images", "header"), **sizes)
-    return prepare_fashion_mnist(out_dir, root=data.get("root"), download=bool(data.get("download")), seed=seed,
+        return prepare_imagefolder(out_dir, root=data["root"], seed=seed, search_val_size=data["search_val_size"],
+                                   resolution=resolution, verify_images=data["verify_images"], **sizes)
+    return prepare_fashion_mnist(out_dir, root=data["root"], download=data["download"], seed=seed,
                                  search_val_size=data["search_val_size"], **sizes)

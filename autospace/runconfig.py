@@ -12,6 +12,7 @@ import jsonschema
 import yaml
 
 from .errors import SpecError
+from .options import Option, check_finite_numbers, read_options
 from .runtime import write_text
 
 
@@ -31,13 +32,37 @@ def _reason(error: jsonschema.ValidationError) -> str:
         return "unknown key"
     if error.validator == "required":
         return "missing key"
+    if error.validator in ("pattern", "maxLength") and "description" in error.schema:
+        return f"expected {error.schema['description']}"
     return error.message.split("\n")[0]
 
 
+#: Top-level keys with an option of their own (the other top-level keys are sections, lists or
+#: the backbone, checked by their own code).
+RUN_OPTIONS = {
+    # Set this run against the paper's ImageNet numbers (tables T1-T3); only an ImageNet run may.
+    "paper_comparison": Option("none", str, choices=("imagenet", "none"),
+                               needs=(("imagenet", "data.dataset", "imagefolder"),)),
+}
+
+
+def option_tables() -> dict:
+    """Every option table of a run's config: section -> table (``""``: the top level)."""
+    from .datasets import OPTIONS as DATA
+    from .distributed import OPTIONS as DISTRIBUTED
+    from .evaluate import OPTIONS as EVALUATE
+    from .evolution.config import OPTIONS as EVOLUTION
+    from .nas.config import OPTIONS as NAS
+    from .train import OPTIONS as TRAIN
+
+    return {"": RUN_OPTIONS, "data": DATA, "distributed": DISTRIBUTED, "evolution": EVOLUTION, "nas": NAS,
+            "train": TRAIN, "evaluate": EVALUATE}
+
+
 def check_run_config(config: dict) -> None:
-    """The library's own checks of each section (types, ranges, cross-field rules)."""
+    """The library's own checks of each section (types, ranges, relations between keys)."""
     from .backbone import get_backbone
-    from .cells import CellSpace, parse_cell
+    from .cells import CellSpace
     from .space import HAND_DESIGNED
 
     try:
@@ -51,34 +76,34 @@ def check_run_config(config: dict) -> None:
     for space in config["spaces"]:
         if space != "learned" and space not in HAND_DESIGNED:
             raise SpecError("spaces", f"unknown space, expected learned or one of {list(HAND_DESIGNED)}", space)
-    refs = config["evolution"]["reference_cell"]
-    for k, text in enumerate([refs] if isinstance(refs, str) else refs):
-        try:
-            parse_cell(text)
-        except SpecError as err:
-            raise err.within(f"evolution.reference_cell[{k}]") from None
     for check in _section_checks():
         check(config)
 
 
 def _section_checks():
-    """Validators of the evolution, NAS, training and evaluation sections (each raises SpecError
-    naming the key)."""
-    from .evaluate import OPTIONS as EVALUATE_OPTIONS
+    """Validators of each section with an option table, given the whole config for the relations
+    across sections (each raises SpecError naming the key)."""
     from .evolution.config import SearchConfig
     from .nas.config import NASConfig
-    from .options import read_options
     from .train import TrainRecipe
 
-    return [lambda c: SearchConfig.from_dict({k: c[k] for k in ("seed", "device", "backbone", "cell_space",
+    tables = option_tables()
+    return [lambda c: read_options({k: c[k] for k in RUN_OPTIONS}, "", RUN_OPTIONS, c),
+            lambda c: read_options(c["data"], "data", tables["data"], c),
+            lambda c: SearchConfig.from_dict({k: c[k] for k in ("seed", "device", "backbone", "cell_space",
                                                                   "evolution")}),
             lambda c: NASConfig.from_dict(c["nas"]),
-            lambda c: TrainRecipe.from_dict(c["train"]),
-            lambda c: read_options(c["evaluate"], "evaluate", EVALUATE_OPTIONS)]
+            lambda c: TrainRecipe.from_dict(c["train"], c),
+            lambda c: read_options(c["evaluate"], "evaluate", tables["evaluate"])]
 
 
 def validation_error(config: dict, schema: dict) -> SpecError | None:
-    """The first problem of ``config`` (schema, then the library's checks), or None."""
+    """The first problem of ``config`` (a NaN or infinity, the schema, then the library's
+    checks), or None."""
+    try:
+        check_finite_numbers(config, option_tables())
+    except SpecError as err:
+        return err
     validator = jsonschema.Draft202012Validator(schema)
     errors = sorted(validator.iter_errors(config), key=lambda e: (len(list(e.absolute_path)), e.path))
     if errors:

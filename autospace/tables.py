@@ -128,14 +128,14 @@ def experiment_tables(args: dict) -> dict[str, list[dict]]:
     """The tables rule's tables, by file stem, from its arguments (plain values, recorded in the
     job's provenance so the audit can recompute them; ordered mappings as lists of pairs, since a
     record sorts its keys): ``split`` (split.json), ``nas_runs`` ([label, nas.json] pairs), ``main``
-    (the experiment's metrics files), ``budget_madds``, ``imagenet``, ``budgets`` ([point, run]
+    (the experiment's metrics files), ``budget_madds``, ``paper_comparison``, ``budgets`` ([point, run]
     pairs, see :func:`t3_budgets`), ``default`` (metrics files of the learned space) and
     ``ablations`` ([name, run] pairs, the run's ``overrides`` as [key, value] pairs; see
     :func:`t4_ablations`)."""
     ablations = {name: {**run, "overrides": dict(run["overrides"])} for name, run in args["ablations"]}
     return {"data_splits": data_splits(args["split"]), "nas_choices": nas_choices(dict(args["nas_runs"])),
-            "t2_spaces": t2_spaces(args["main"], args["budget_madds"], args["imagenet"]),
-            "t3_budgets": t3_budgets(dict(args["budgets"]), args["imagenet"]),
+            "t2_spaces": t2_spaces(args["main"], args["budget_madds"], args["paper_comparison"]),
+            "t3_budgets": t3_budgets(dict(args["budgets"]), args["paper_comparison"]),
             "t4_ablations": t4_ablations(args["default"], ablations)}
 
 
@@ -174,8 +174,8 @@ def trained_top1(metrics_files, budget_madds: int) -> dict[str, float]:
 
 # -- T2, T3, T4: this run's metrics files beside the paper's ImageNet numbers -------------------------
 
-NOT_IMAGENET = "not reported by the paper (ImageNet only)"
-NOT_COMPARABLE = "not comparable: the paper's number is ImageNet"
+#: The paper's columns of a run not declared as ImageNet (``paper_comparison: none``).
+NOT_COMPARED = "– (not compared: paper_comparison is none, and the paper's numbers are ImageNet)"
 
 
 def _family_row(family: str, madds: float | None) -> dict | None:
@@ -216,22 +216,28 @@ def _read(files) -> list[dict]:
     return [read_json(f, "metrics") for f in files]
 
 
-def _paper_cells(row: dict | None, ours: dict, imagenet: bool) -> dict:
-    """The paper's top-1, MAdds and params beside ours, with differences (ImageNet runs only)."""
+def _paper_cells(row: dict | None, ours: dict, paper_comparison: str) -> dict:
+    """The paper's top-1, MAdds and params beside ours, with differences: for a run declared as
+    ImageNet (``paper_comparison: imagenet``) only; any other run says why not."""
+    keys = ("top1", "madds_m", "params_m")
+    if paper_comparison != "imagenet":
+        return {**{f"{key}_{col}": NOT_COMPARED for key in keys for col in ("paper", "diff")},
+                "paper_source": NOT_COMPARED}
     out = {}
-    for key, paper_key in (("top1", "top1"), ("madds_m", "madds_m"), ("params_m", "params_m")):
+    for key in keys:
         if row is None:
-            out[f"{key}_paper"] = out[f"{key}_diff"] = NOT_REPORTED if imagenet else NOT_IMAGENET
+            out[f"{key}_paper"] = out[f"{key}_diff"] = NOT_REPORTED
             continue
-        out[f"{key}_paper"] = row[paper_key]
-        out[f"{key}_diff"] = _diff(ours[f"{key}_mean"], row[paper_key], 2) if imagenet else NOT_COMPARABLE
-    out["paper_source"] = row["source"] if row else (NOT_REPORTED if imagenet else NOT_IMAGENET)
+        out[f"{key}_paper"] = row[key]
+        out[f"{key}_diff"] = _diff(ours[f"{key}_mean"], row[key], 2)
+    out["paper_source"] = row["source"] if row else NOT_REPORTED
     return out
 
 
-def t2_spaces(metrics_files, budget_madds: int, imagenet: bool) -> list[dict]:
+def t2_spaces(metrics_files, budget_madds: int, paper_comparison: str) -> list[dict]:
     """T2: per (space, NAS algorithm), mean and std over seeds of top-1, MAdds and params, beside
-    the paper's comparable ImageNet entry (an ImageNet run only is compared)."""
+    the paper's comparable ImageNet entry (only a run with ``paper_comparison: imagenet`` is
+    compared)."""
     groups: dict[tuple[str, str], list[dict]] = {}
     for rec in _read(metrics_files):
         groups.setdefault((rec["space"], rec["algorithm"]), []).append(rec)
@@ -239,7 +245,7 @@ def t2_spaces(metrics_files, budget_madds: int, imagenet: bool) -> list[dict]:
     for (space, algorithm), recs in groups.items():
         ours = seed_stats(recs)
         rows.append({"space": space, "algorithm": algorithm, **ours,
-                     **_paper_cells(paper_row(space, algorithm, budget_madds), ours, imagenet)})
+                     **_paper_cells(paper_row(space, algorithm, budget_madds), ours, paper_comparison)})
     return rows
 
 
@@ -253,7 +259,7 @@ def mean_cell_madds(space_file) -> float:
     return statistics.fmean(c["madds"] for layer in doc["layers"] for c in layer["candidates"])
 
 
-def t3_budgets(runs: dict[float, dict], imagenet: bool) -> list[dict]:
+def t3_budgets(runs: dict[float, dict], paper_comparison: str) -> list[dict]:
     """T3: per MAdds point (the paper's five and any other run), the learned space (mean cell
     MAdds) and the network found in it, beside the paper's model at that point. ``runs``: point
     (millions) -> ``name``, ``budget_madds`` (this run's resolved budget), ``space`` (the exported
@@ -268,7 +274,7 @@ def t3_budgets(runs: dict[float, dict], imagenet: bool) -> list[dict]:
                "space_mean_cell_madds_k": round(mean_cell_madds(run["space"]) / 1e3, 1) if run else NOT_RUN}
         ours = seed_stats(_read(run["metrics"]) if run else [])
         row.update(ours)
-        row.update(_paper_cells(paper.get(point), ours, imagenet))
+        row.update(_paper_cells(paper.get(point), ours, paper_comparison))
         rows.append(row)
     return rows
 

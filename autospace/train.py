@@ -32,10 +32,11 @@ OPTIONS = {
     "momentum": Option(0.9, float, low=0, high=1),
     "weight_decay": Option(5e-5, float, low=0),
     "epochs": Option(4, int, low=1),
-    "warmup_epochs": Option(0.5, float, low=0),
+    "warmup_epochs": Option(0.5, float, low=0, at_most="train.epochs"),
     "batch_size": Option(128, int, low=1),
     "label_smoothing": Option(0.1, float, low=0, high=0.99),
-    "augmentation": Option("crop_flip", str, choices=AUGMENTATIONS),
+    "augmentation": Option("crop_flip", str, choices=AUGMENTATIONS,
+                           needs=(("random_resized_crop", "data.dataset", "imagefolder"),)),
     "crop_padding": Option(2, int, low=0, high=16),
     "randaugment": Option(None, int, low=1, high=30, nullable=True),
     "color_jitter": Option(0.0, float, low=0, high=1),
@@ -44,7 +45,7 @@ OPTIONS = {
     "log_every_steps": Option(20, int, low=0),
     "amp": Option("bf16", str, choices=("bf16", "fp16", "none")),
     "channels_last": Option(True, bool),
-    "val_size": Option(0, int, low=0),
+    "val_size": Option(0, int, low=0, below="data.train_size"),
 }
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
 
@@ -80,8 +81,9 @@ class TrainRecipe:
     val_size: int
 
     @classmethod
-    def from_dict(cls, data) -> "TrainRecipe":
-        return cls(**read_options(data, "train", OPTIONS))
+    def from_dict(cls, data, config: dict | None = None) -> "TrainRecipe":
+        """From a ``train`` mapping; given the whole run ``config``, its relations to the data too."""
+        return cls(**read_options(data, "train", OPTIONS, config))
 
     @classmethod
     def load(cls, value) -> "TrainRecipe":

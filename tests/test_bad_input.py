@@ -44,6 +44,14 @@ CONFIG_CASES = [
     ({"spaces": ["learned", "darts"]}, "spaces[1]"),
     ({"backbone": "resnet"}, "backbone"),
     ({"evaluate": {"batch_size": "big"}}, "evaluate.batch_size"),
+    # issue 14's rows (every other relation and broken value: tests/test_config_rules.py, in-process)
+    ({"train": {"lr": float("nan")}}, "train.lr"),
+    ({"evolution": {"weight_lr": float("inf")}}, "evolution.weight_lr"),
+    ({"evolution": {"ema_beta": float("nan")}}, "evolution.ema_beta"),
+    ({"nas": {"budget_ratio": float("nan")}}, "nas.budget_ratio"),  # was a ValueError from common.smk
+    ({"train": {"warmup_epochs": 5}}, "train.warmup_epochs"),  # the tiny config trains 2 epochs
+    ({"experiment": "a" * 300}, "experiment"),  # was a PeriodicWildcardError from train.smk
+    ({"paper_comparison": "imagenet"}, "paper_comparison"),  # Fashion-MNIST is not ImageNet
 ]
 
 
@@ -68,6 +76,29 @@ def test_bad_config_is_refused_by_snakemake(project):
         lines = [line for line in out.splitlines() if line.startswith(f"{project / TINY}, {project / f}: {key}: ")]
         assert len(lines) == 1, (override, key, out[-2000:])
     assert not (project / "results").exists() and not (project / "logs").exists()
+
+
+def test_a_failed_job_leaves_no_benchmark_file(tmp_path):
+    """Snakemake deletes a failed job's outputs, not its benchmark file (here a previous run's, as
+    when a job rerun for a changed config fails): the Snakefile's onerror handler removes it and
+    the folders the job left empty; jobs that finished keep theirs."""
+    project = project_copy(tmp_path / "repo")
+    (project / "bad.yaml").write_text(yaml.safe_dump({"data": {"root": str(tmp_path / "nowhere"),
+                                                               "download": False}}))
+    results = project / "results/tiny"
+    stale = results / "benchmarks/prepare_data/job.tsv"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("s\th:m:s\n1.0\t0:00:01\n")
+    proc = snakemake("--cores", "1", "--configfile", TINY, "bad.yaml", cwd=project, check=False)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and "Error in rule prepare_data" in out, out[-2000:]
+    assert "removed results/tiny/benchmarks/prepare_data/job.tsv" in out
+    assert not stale.parent.exists() and not (results / "data").exists()
+    # hand_space needs no data: its jobs may finish first, their outputs and benchmarks together
+    for bench in (results / "benchmarks").rglob("*.tsv"):
+        assert bench.parent.name == "hand_space" and (results / "spaces" / f"{bench.stem}.json").is_file()
+    left = {p.relative_to(results).parts[0] for p in results.rglob("*") if p.is_file()}
+    assert left <= {"spaces", "benchmarks", "provenance"}, left
 
 
 # ---------------------------------------------------------------------------------------- files

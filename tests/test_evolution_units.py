@@ -8,7 +8,7 @@ import torch
 from autospace.backbone import get_backbone
 from autospace.cells import CellSpace, mutation_options, reference_cell
 from autospace.errors import SpecError
-from autospace.evolution.config import EVOLUTION_DEFAULTS, SearchConfig
+from autospace.evolution.config import OPTIONS, SearchConfig
 from autospace.evolution.fitness import update_fitness
 from autospace.evolution.population import (Member, init_population, population_from_json, population_to_json,
                                             sample_layer, tournament, update_population)
@@ -29,7 +29,7 @@ def test_config_defaults_are_the_method_doc_defaults_and_round_trip():
         ("aging", "softmax", "alternating", "ema", 0.5)
     assert evo["reference"] == "candidate" and evo["reference_cell"] == [str(reference_cell())]
     assert evo["constraint"]["mode"] == "hinge" and evo["export_top_k"] == 6
-    assert set(evo) == set(EVOLUTION_DEFAULTS)
+    assert set(evo) == set(OPTIONS)
     assert SearchConfig.from_dict(resolved).to_dict() == resolved
     absolute = SearchConfig.from_dict({"evolution": {"constraint": {"budget_madds": 1000}}})
     assert absolute.budget_madds() == 1000 and absolute["constraint"]["budget_ratio"] is None

@@ -99,16 +99,19 @@ def test_t2_compares_an_imagenet_run_with_the_papers_entries(tmp_path):
                       top1=top1, madds=madds, params=4_000_000)
              for space, seed, top1, madds in (("learned", 0, 0.70, 339e6), ("learned", 1, 0.72, 337e6),
                                               ("proxylessnas", 0, 0.71, 330e6), ("reference", 0, 0.69, 340e6))]
-    rows = {r["space"]: r for r in tables.t2_spaces(files, 340_000_000, imagenet=True)}
+    rows = {r["space"]: r for r in tables.t2_spaces(files, 340_000_000, paper_comparison="imagenet")}
     learned = rows["learned"]
     assert learned["seeds"] == 2 and learned["top1_mean"] == 71.0
     assert learned["top1_std"] == round(statistics.stdev([70.0, 72.0]), 2) and learned["madds_m_mean"] == 338.0
     assert learned["top1_paper"] == 75.3 and learned["top1_diff"] == round(71.0 - 75.3, 2)
     assert rows["proxylessnas"]["top1_paper"] == 74.6 and rows["proxylessnas"]["madds_m_diff"] == 10.0
     assert rows["reference"]["top1_paper"] == tables.NOT_REPORTED == rows["reference"]["top1_diff"]
-    small = {r["space"]: r for r in tables.t2_spaces(files, 8_000_000, imagenet=False)}
-    assert small["learned"]["top1_paper"] == tables.NOT_IMAGENET
-    assert small["proxylessnas"]["top1_diff"] == tables.NOT_COMPARABLE
+    # not declared as ImageNet (whatever its loader): every paper column says why it is empty
+    small = {r["space"]: r for r in tables.t2_spaces(files, 8_000_000, paper_comparison="none")}
+    for row in small.values():
+        paper = {k: v for k, v in row.items() if k.endswith(("_paper", "_diff")) or k == "paper_source"}
+        assert len(paper) == 7 and set(paper.values()) == {tables.NOT_COMPARED}, row
+    assert tables.NOT_COMPARED.startswith("– (not compared: paper_comparison is none")
 
 
 def _space(tmp_path, madds):
@@ -121,12 +124,15 @@ def test_t3_has_every_paper_point_and_says_what_was_not_run(tmp_path):
     run = {"name": "madds_340", "budget_madds": 340_000_000, "space": _space(tmp_path, [[100, 300], [200]]),
            "metrics": [_metrics(tmp_path, "m", space="learned", algorithm="proxyless", seed=0, top1=0.7,
                                 madds=330e6, params=4.2e6)]}
-    rows = {r["paper_point_m"]: r for r in tables.t3_budgets({340: run}, imagenet=True)}
+    rows = {r["paper_point_m"]: r for r in tables.t3_budgets({340: run}, paper_comparison="imagenet")}
     assert sorted(rows) == [175, 340, 430, 570, 650]
     assert rows[340]["space_mean_cell_madds_k"] == 0.2 and rows[340]["top1_mean"] == 70.0
     assert rows[340]["top1_diff"] == round(70.0 - 75.3, 2) and rows[340]["params_m_paper"] == 4.3
     assert rows[175]["variant"] == tables.NOT_RUN == rows[175]["top1_mean"] == rows[175]["top1_diff"]
     assert all(v != "" and v is not None for r in rows.values() for v in r.values())
+    mine = {r["paper_point_m"]: r for r in tables.t3_budgets({340: run}, paper_comparison="none")}
+    assert mine[340]["top1_mean"] == 70.0 and mine[340]["params_m_paper"] == tables.NOT_COMPARED
+    assert mine[340]["top1_diff"] == tables.NOT_COMPARED == mine[175]["paper_source"]
 
 
 def test_t4_compares_each_ablation_with_the_default_on_the_same_seeds(tmp_path):

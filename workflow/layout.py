@@ -162,8 +162,8 @@ RULE_PARAMS = {
     "nas": ["device", "backbone", "nas", "distributed"],
     "train": ["device", "train", "distributed"],
     "evaluate": ["evaluate", "nas.algorithm"],
-    "tables": ["data.dataset", "backbone", "nas.budget_madds", "nas.budget_ratio", "variants"],
-    "paper_tables": ["device", "data.dataset", "nas.budget_madds", "nas.budget_ratio", "backbone"],
+    "tables": ["paper_comparison", "backbone", "nas.budget_madds", "nas.budget_ratio", "variants"],
+    "paper_tables": ["device", "paper_comparison", "nas.budget_madds", "nas.budget_ratio", "backbone"],
     "figures": [],
 }
 

@@ -14,7 +14,7 @@ OPTIONS = {
     "budget_madds": Option(None, int, low=1, nullable=True),
     "budget_ratio": Option(None, float, low=0, high=10, low_open=True, nullable=True),
     "epochs": Option(10, int, low=1),
-    "warmup_epochs": Option(2, int, low=0),
+    "warmup_epochs": Option(2, int, low=0, below="nas.epochs", unless=("nas.algorithm", "random")),
     "batch_size": Option(64, int, low=1),
     "weight_lr": Option(0.05, float, low=0, low_open=True),
     "weight_momentum": Option(0.9, float, low=0, high=1),
@@ -73,9 +73,6 @@ class NASConfig:
             raise SpecError("nas.budget_ratio", "give budget_madds or budget_ratio, not both", values["budget_ratio"])
         if values["budget_madds"] is None and values["budget_ratio"] is None:
             values["budget_ratio"] = 1.0
-        if values["warmup_epochs"] >= values["epochs"] and values["algorithm"] != "random":
-            raise SpecError("nas.warmup_epochs", f"must be below nas.epochs ({values['epochs']})",
-                            values["warmup_epochs"])
         return cls(**values)
 
     def to_dict(self) -> dict:

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
+from autospace.options import lookup  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
 from autospace.variants import budget_points  # noqa: E402
 
@@ -68,14 +69,6 @@ def provenance_file(rule, name="job", exp="{exp}"):
     return posixpath.join(L.PROVENANCE.format(exp=exp, rule=rule), f"{name}.json")
 
 
-def config_value(cfg, key):
-    """A config value by dotted key (``nas.algorithm``)."""
-    value = cfg
-    for part in key.split("."):
-        value = value[part]
-    return value
-
-
 def lineage(rule, arguments=None):
     """A params function giving the job's provenance request, in plain values, to
     ``autospace.runtime.job``: the rule, wildcards, the config values it reads (its DVC params),
@@ -85,7 +78,7 @@ def lineage(rule, arguments=None):
 
     def values(wildcards, input, output):
         return {"rule": rule, "wildcards": dict(wildcards.items()),
-                "params": {key: config_value(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
+                "params": {key: lookup(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
                 "input": [str(f) for f in input],
                 "output": [str(f) for f in output if f != output.provenance],
                 "path": str(output.provenance), **({"arguments": arguments} if arguments is not None else {})}
@@ -150,6 +143,27 @@ def record_with_dvc():
     subprocess.run(cmd, check=True, cwd=root)
 
 
+def remove_partial_products():
+    """After a failed run (``onerror``): remove the Snakemake benchmark file of every job whose
+    outputs are not all there, and the folders left empty by it. Snakemake deletes a failed job's
+    outputs but not its benchmark file, which may be a previous run's (a job rerun for a changed
+    config that then fails) or this run's (a job whose outputs went missing), so that a failure
+    leaves no benchmark without its outputs, which T5 and DVC would take for a finished job's."""
+    results = Path(L.RESULTS.format(exp=EXP)).parent
+    for job in JOBS:
+        products = [Path(f) for f in job["output"] + [L.provenance_file(job)]]
+        bench = Path(L.benchmark_file(job))
+        if all(f.exists() for f in products):
+            continue
+        if bench.exists():
+            bench.unlink()
+            print(f"removed {bench}: its job did not finish", file=sys.stderr)
+        for folder in {f.parent for f in products + [bench]}:
+            while folder != results and folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+                folder = folder.parent
+
+
 # -- what the tables and figures of the experiment are made from ---------------------------------
 JOBS = L.jobs(config)
 
@@ -190,7 +204,7 @@ def pareto_runs():
 
 #: What the tables rule's library call reads (autospace.tables.experiment_tables), in plain values.
 TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": list(NAS_RUNS.items()), "main": L.evaluated(JOBS, EXP),
-                   "budget_madds": get_nas_budget(), "imagenet": config["data"]["dataset"] == "imagefolder",
+                   "budget_madds": get_nas_budget(), "paper_comparison": config["paper_comparison"],
                    "budgets": [[p, run] for p, run in BUDGET_RUNS.items()],
                    "default": L.evaluated(JOBS, EXP, L.LEARNED),
                    "ablations": [[name, {**run, "overrides": list(run["overrides"].items())}]

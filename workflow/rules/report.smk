@@ -58,7 +58,7 @@ rule paper_tables:
     params:
         benchmarks=path(L.BENCH, exp=EXP, rule=""),
         device=config["device"],
-        imagenet=config["data"]["dataset"] == "imagefolder",
+        paper_comparison=config["paper_comparison"],
         budget_madds=get_nas_budget(),
         lineage=lineage("paper_tables"),
     log:
