@@ -36,3 +36,13 @@ def tiny_run(tmp_path_factory):
     repo = project_copy(tmp_path_factory.mktemp("wf") / "repo")
     proc = snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=1200)
     return repo, proc
+
+
+@pytest.fixture(scope="session")
+def second_run(tmp_path_factory):
+    """The tiny config once more, in another copy: through the local SLURM cluster where it answers
+    (CI), else locally. Compared with ``tiny_run`` by the determinism test and the SLURM tests, so
+    the suite pays for one second run, not one per comparison."""
+    from workflow_helpers import second_tiny_run
+
+    return second_tiny_run(tmp_path_factory.mktemp("second") / "repo")

@@ -87,11 +87,11 @@ def flip_byte(path):
 
 # ---------------------------------------------------------------------------------------- determinism
 
-def test_same_seed_same_artifacts(tiny_run, tmp_path):
+def test_same_seed_same_artifacts(tiny_run, second_run):
+    """Two runs of the same config in two copies (the second through SLURM where it runs) make the
+    same bytes, times and SLURM's own files aside."""
     repo, _ = tiny_run
-    other = project_copy(tmp_path / "repo")
-    snakemake("--cores", "2", "--configfile", TINY, cwd=other, timeout=1200)
-    first, second = reproducible(repo), reproducible(other)
+    first, second = reproducible(repo), reproducible(second_run.repo)
     assert first.keys() == second.keys()
     differ = [p for p in first if first[p] != second[p]]
     assert not differ, differ
@@ -286,10 +286,14 @@ def test_two_experiments_never_share_results_or_dvc_records(tiny_run, tmp_path):
 RESUMED = re.compile(r"resumed from step \d+")
 
 
-def _kill_and_resume(tmp_path, target, state_cond, log):
-    """Run the tiny config up to ``target``, SIGKILL the whole run once ``state_cond(repo)``
-    (resumable state written), run the same command again; returns the repo and the job's log."""
-    repo = project_copy(tmp_path / "repo")
+def _kill_and_resume(tiny_run, tmp_path, rule, target, state_cond, log):
+    """Copy the finished tiny run, remove ``target`` so that only the job that makes it has to run
+    again (its inputs are the finished run's, with their Snakemake records), run it, SIGKILL the
+    whole run once ``state_cond(repo)`` (resumable state written), run the same command again;
+    returns the repo and the job's log."""
+    repo = tmp_path / "repo"
+    shutil.copytree(tiny_run[0], repo, symlinks=True)  # keeps the mtimes Snakemake compares
+    (repo / target).unlink()
     args = (target, "--cores", "2", "--configfile", TINY)
     run = _start(repo, *args)
     killed = _wait_for(lambda: state_cond(repo), run)
@@ -298,7 +302,9 @@ def _kill_and_resume(tmp_path, target, state_cond, log):
     if not killed:
         pytest.fail(f"the run finished without writing resumable state:\n{run.stdout.read()[-3000:]}")
     snakemake("--unlock", *args, cwd=repo)  # a killed Snakemake leaves its lock behind
-    snakemake(*args, cwd=repo)
+    proc = snakemake(*args, cwd=repo)
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
+    assert ran == {rule}, f"only {rule} was to run again, not {ran}"
     return repo, (repo / log).read_text()
 
 
@@ -315,7 +321,7 @@ def _state(pattern):
 
 def test_sigkill_during_final_training_resumes(tiny_run, tmp_path):
     state = "results/tiny/.state/train/learned/seed_0/last.pt"
-    repo, log = _kill_and_resume(tmp_path, "results/tiny/train/learned/seed_0/model.pt",
+    repo, log = _kill_and_resume(tiny_run, tmp_path, "train", "results/tiny/train/learned/seed_0/model.pt",
                                  lambda r: (r / state).is_file(), "logs/tiny/train/learned_seed_0.log")
     assert RESUMED.search(log), log
     _same_as_uninterrupted(repo, tiny_run[0])
@@ -324,15 +330,15 @@ def test_sigkill_during_final_training_resumes(tiny_run, tmp_path):
 
 
 def test_sigkill_during_warmup_resumes(tiny_run, tmp_path):
-    repo, log = _kill_and_resume(tmp_path, "results/tiny/search/warmup/population.json", _state("warmup"),
-                                 "logs/tiny/warmup/job.log")
+    repo, log = _kill_and_resume(tiny_run, tmp_path, "warmup", "results/tiny/search/warmup/population.json",
+                                 _state("warmup"), "logs/tiny/warmup/job.log")
     assert RESUMED.search(log), log
     _same_as_uninterrupted(repo, tiny_run[0])
 
 
 def test_sigkill_mid_generation_2_resumes(tiny_run, tmp_path):
-    repo, log = _kill_and_resume(tmp_path, "results/tiny/search/gen_002/population.json", _state("gen_002|002"),
-                                 "logs/tiny/evolve/gen_002.log")
+    repo, log = _kill_and_resume(tiny_run, tmp_path, "evolve", "results/tiny/search/gen_002/population.json",
+                                 _state("gen_002|002"), "logs/tiny/evolve/gen_002.log")
     assert RESUMED.search(log), log
     _same_as_uninterrupted(repo, tiny_run[0])
 

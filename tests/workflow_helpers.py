@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -78,3 +80,60 @@ def merged_config(configfile: str) -> dict:
 def tiny_config() -> dict:
     """config/config.yaml merged with the tiny config, as Snakemake merges them."""
     return merged_config(TINY)
+
+
+#: The partition profiles/slurm-local/cluster.sh creates and profiles/slurm-local names.
+SLURM_PARTITION = "debug"
+SLURM_PROFILE = "profiles/slurm-local"
+#: A Snakemake job's submission line of snakemake-executor-plugin-slurm: (SLURM job id, its log).
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)\.")
+
+
+def slurm_problem() -> str | None:
+    """Why the local SLURM cluster cannot be used here, or None when it answers."""
+    try:
+        proc = subprocess.run(["sinfo", "-h", "-p", SLURM_PARTITION, "-o", "%N %a"], capture_output=True,
+                              text=True, timeout=30)
+    except FileNotFoundError:
+        return "SLURM is not installed (no sinfo); run profiles/slurm-local/cluster.sh start"
+    except subprocess.TimeoutExpired:
+        return "sinfo did not answer in 30 s"
+    if proc.returncode != 0:
+        return f"no SLURM controller answers (sinfo: {proc.stderr.strip()}); run profiles/slurm-local/cluster.sh start"
+    if proc.stdout.split() != ["localhost", "up"]:
+        return (f"the SLURM controller has no partition '{SLURM_PARTITION}' with node localhost up "
+                f"(sinfo: {proc.stdout.strip()!r}): not the cluster of profiles/slurm-local/cluster.sh")
+    return None
+
+
+@dataclass
+class SecondRun:
+    """A second run of the tiny config in a copy of its own: through SLURM where the local cluster
+    answers, else local. ``output``: Snakemake's; ``slurm_states``: SLURM job id -> state, read as
+    soon as the run ended (SLURM forgets finished jobs after MinJobAge), None for a local run."""
+    repo: Path
+    output: str
+    slurm_states: dict[str, str] | None
+
+
+def second_tiny_run(dest: Path, limit_s: int = 1200) -> SecondRun:
+    """Run the tiny config in a fresh copy at ``dest``, through SLURM if :func:`slurm_problem` is
+    None. Snakemake is stopped with SIGINT after ``limit_s`` (it then cancels its SLURM jobs) and
+    killed 60 s later."""
+    repo = project_copy(dest)
+    slurm = slurm_problem() is None
+    how = ["--profile", SLURM_PROFILE] if slurm else ["--cores", "2"]
+    cmd = ["timeout", "-s", "INT", "-k", "60", str(limit_s), str(BIN / "snakemake"), *how, "--configfile", TINY]
+    proc = subprocess.run(cmd, cwd=repo, env=env(), capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=limit_s + 120)
+    output = proc.stdout + proc.stderr
+    if proc.returncode != 0:
+        why = f"stopped after {limit_s} s" if proc.returncode in (124, 137) else f"exit {proc.returncode}"
+        raise AssertionError(f"snakemake {' '.join(how)}: {why}\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
+    states = None
+    if slurm:
+        ids = ",".join(jobid for jobid, _ in SUBMITTED.findall(output))
+        known = subprocess.run(["squeue", "-h", "-t", "all", "-j", ids, "-o", "%i %T"], capture_output=True,
+                               text=True, timeout=30).stdout.splitlines()
+        states = dict(line.split() for line in known if line.strip())
+    return SecondRun(repo, output, states)
