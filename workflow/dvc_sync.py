@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -138,10 +137,39 @@ def main() -> int:
         # a partial run (a target below the final one) records the stages it completed
         done = [name for name, stage in mine.items()
                 if all((ROOT / p).exists() for p in stage.get("deps", []) + [next(iter(o)) for o in stage["outs"]])]
-        env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-        subprocess.run([sys.executable, "-m", "dvc", "commit", "--force", "--quiet", *done],
-                       cwd=ROOT, check=True, env=env)
+        commit(done)
     return 0
+
+
+def commit(names: list[str]) -> None:
+    """``dvc commit --force <names>`` in one pass: the same DVC calls (each stage's ``save`` and
+    ``commit``, then one write of dvc.lock), but dvc.yaml is parsed once, not twice per stage as
+    the command line does (quadratic: 50 CPU-s for the tiny run's 39 stages, minutes for the
+    default run's 131)."""
+    if not names:
+        return
+    os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+    import logging
+
+    from dvc.repo import Repo, locked
+
+    logging.getLogger("dvc").setLevel(logging.WARNING)  # as --quiet: no "Updating lock file" lines
+
+    @locked
+    def _commit(repo: Repo) -> None:
+        wanted = set(names)
+        stages = [s for s in repo.index.stages if getattr(s, "name", None) in wanted
+                  and Path(s.path).resolve() == (ROOT / "dvc.yaml").resolve()]
+        missing = wanted - {s.name for s in stages}
+        if missing:
+            raise SystemExit(f"dvc.yaml: no stage {sorted(missing)[0]!r}")
+        for stage in stages:
+            stage.save()
+            stage.commit()
+        stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
+
+    with Repo(str(ROOT)) as repo:
+        _commit(repo)
 
 
 if __name__ == "__main__":
