@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 CORES ?= all
 
-.PHONY: setup data test run report bench clean-venv
+.PHONY: setup data test test-fast run report bench clean-venv
 
 setup: $(VENV)/.installed data
 
@@ -30,10 +30,20 @@ data:
 test: setup
 	CI=$${CI:-} $(PY) -m pytest -q
 
+# the tests that run neither Snakemake nor DVC nor anything slow: a few minutes, for development
+# (CI and `make test` run everything)
+test-fast: setup
+	$(PY) -m pytest -q -m "not slow and not workflow and not slurm"
+
+# the experiment config/config.yaml names (its results/<experiment>/)
+EXPERIMENT = $(shell sed -n 's/^experiment: *//p' config/config.yaml)
+
+# the pipeline, then a summary: the comparison table, where the tables, figures, audit and
+# report are, and the wall time
 run: setup
-	$(VENV)/bin/snakemake --cores $(CORES)
-	@echo "Done. Tables: results/fmnist/tables/comparison.md (and .csv); figures: results/fmnist/figures/;"
-	@echo "HTML report: make report; versions: dvc status / dvc push (see README)."
+	@start=$$(date +%s); $(VENV)/bin/snakemake --cores $(CORES); \
+	  $(VENV)/bin/autospace summary results/$(EXPERIMENT) --seconds $$(( $$(date +%s) - start ))
+	@echo "Versions: dvc status / dvc push (see README)."
 
 report: setup
 	$(VENV)/bin/snakemake --report report.html

@@ -53,6 +53,37 @@ def _audit(args) -> dict:
             "report": str(out / "audit.md")}
 
 
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _summary(args) -> None:
+    """What a finished run made, for the terminal: the comparison table, where the tables,
+    figures, audit and report are, and the wall time."""
+    out = Path(args.results)
+    table = out / "tables" / "comparison.md"
+    if not table.is_file():
+        raise SpecError("results", "no tables/comparison.md: the run has not finished", source=str(out))
+    took = f" in {_clock(args.seconds)}" if args.seconds is not None else ""
+    lines = [f"Run {out.name!r} finished{took}.", "", table.read_text().rstrip(), ""]
+    tables = sorted(p.stem for p in (out / "tables").glob("*.md"))
+    figures = sorted(p.stem for p in (out / "figures").glob("*.png"))
+    lines.append(f"Tables:  {out / 'tables'}/ ({', '.join(tables)}; .md, .csv, .tex)")
+    lines.append(f"Figures: {out / 'figures'}/ ({', '.join(figures)}; .png, .pdf)")
+    audit = out / "audit.json"
+    if audit.is_file():
+        report = json.loads(audit.read_text())
+        verdict = (f"ok, {len(report['artifacts'])} artifacts" if report["ok"]
+                   else f"FAILED: {', '.join(sorted(report['failures']))}")
+        lines.append(f"Audit:   {out / 'audit.md'} ({verdict})")
+    else:
+        lines.append("Audit:   not run")
+    lines.append("Report:  make report (writes report.html)")
+    print("\n".join(lines))
+    return None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autospace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +106,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("results", help="the experiment's results folder, results/<experiment>")
     check.add_argument("--no-dvc", action="store_true", help="skip the comparison with dvc.lock")
     check.set_defaults(run=_audit)
+    summary = sub.add_parser("summary", help="print a finished run's comparison table and where its tables, "
+                                            "figures, audit and report are")
+    summary.add_argument("results", help="the experiment's results folder, results/<experiment>")
+    summary.add_argument("--seconds", type=float, help="the run's wall time, to print")
+    summary.set_defaults(run=_summary)
     return parser
 
 
@@ -85,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     except SpecError as err:
         print(f"autospace {args.command}: error: {err}", file=sys.stderr)
         return 2
+    if result is None:  # the command printed its own text
+        return 0
     print(json.dumps(result, sort_keys=True))
     return 1 if result.get("ok") is False else 0
 

@@ -49,7 +49,7 @@ CONFIG_CASES = [
     ({"evolution": {"weight_lr": float("inf")}}, "evolution.weight_lr"),
     ({"evolution": {"ema_beta": float("nan")}}, "evolution.ema_beta"),
     ({"nas": {"budget_ratio": float("nan")}}, "nas.budget_ratio"),  # was a ValueError from common.smk
-    ({"train": {"warmup_epochs": 5}}, "train.warmup_epochs"),  # the tiny config trains 2 epochs
+    ({"train": {"warmup_epochs": 5}}, "train.warmup_epochs"),  # the tiny config trains 4 epochs
     ({"experiment": "a" * 300}, "experiment"),  # was a PeriodicWildcardError from train.smk
     ({"paper_comparison": "imagenet"}, "paper_comparison"),  # Fashion-MNIST is not ImageNet
 ]

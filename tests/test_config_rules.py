@@ -179,7 +179,7 @@ def test_a_relation_at_its_limit_or_switched_off_is_accepted(changes):
     ("evolution.weight_lr", math.inf, "must be a finite number (got inf)"),
     ("evolution.ema_beta", math.nan, "must be a finite number (got nan)"),
     ("nas.budget_ratio", math.nan, "must be a finite number (got nan)"),
-    ("train.warmup_epochs", 5, "must be <= train.epochs (2) (got 5.0)"),
+    ("train.warmup_epochs", 5, "must be <= train.epochs (4) (got 5.0)"),
     ("evolution.tournament_size", 7, "must be <= evolution.population_size (6) (got 7)"),
     ("nas.warmup_epochs", 2, "must be < nas.epochs (2) unless nas.algorithm is random (got 2)"),
     ("train.val_size", 400, "must be < data.train_size (400) (got 400)"),

@@ -99,6 +99,32 @@ def test_dvc_yaml_matches_the_snakemake_dag(run):
         assert inputs <= set(stage["deps"]), (row["output_file"], inputs - set(stage["deps"]))
 
 
+def test_the_tiny_run_learns(run):
+    """Every network the tiny run trains from scratch ends well above chance (10 % on the ten
+    Fashion-MNIST classes), so the determinism, resume and table tests compare trained networks."""
+    repo, _ = run
+    evaluated = [f for job in L.jobs(tiny_config()) if job["rule"] == "evaluate" for f in job["output"]
+                 if f.endswith("/" + L.METRICS)]
+    assert len(evaluated) >= 3
+    top1 = {f: json.loads((repo / f).read_text())["top1"] for f in evaluated}
+    assert min(top1.values()) >= 0.6, top1
+
+
+def test_the_summary_shows_the_comparison_and_where_everything_is(run, capsys):
+    """What `make run` prints at the end: the comparison table, each table and figure, the audit's
+    verdict, the wall time."""
+    from autospace.cli import main
+
+    repo, _ = run
+    assert main(["summary", str(repo / "results/tiny"), "--seconds", "75"]) == 0
+    out = capsys.readouterr().out
+    assert "finished in 1 min 15 s" in out
+    assert (repo / "results/tiny/tables/comparison.md").read_text().strip() in out
+    for name in ("t1_imagenet", "t2_spaces", "t3_budgets", "t4_ablations", "t5_search_cost", "pareto", "cells"):
+        assert name in out, name
+    assert re.search(r"Audit: .*\(ok, \d+ artifacts\)", out), out
+
+
 def test_dvc_records_push_pull_round_trip(run, tmp_path):
     repo, _ = run
     stages = [name for name in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"] if name.startswith("tiny-")]
