@@ -12,7 +12,10 @@ from autospace.runconfig import config_error
 from workflow_helpers import REPO
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
-CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
+DEFAULT = yaml.safe_load((REPO / "config/config.yaml").read_text())
+# the default run with the complete T3/T4 grid (config/full-grid.yaml replaces its variant lists)
+CONFIG = copy.deepcopy(DEFAULT)
+CONFIG["variants"].update(yaml.safe_load((REPO / "config/full-grid.yaml").read_text())["variants"])
 A = "n=4 e=6 x=1 act=relu6 att=none merge=sum,sum edges=0>1:conv1x1,1>2:dw3x3,2>3:conv1x1"
 B = "n=4 e=3 x=1 act=hswish att=none merge=sum,sum edges=0>1:conv1x1,1>2:dw5x5,2>3:conv1x1"
 
@@ -69,6 +72,12 @@ def test_budget_variants_set_both_budgets():
     assert variants.budget_points(absolute)[340] is None
     assert configs["no_reference"]["evolution"]["reference"] == "none"
     assert configs["no_reference"]["data"] == CONFIG["data"] and not configs["no_reference"]["variants"]["budgets"]
+
+
+def test_the_default_runs_one_point_of_each_table_and_the_full_grid_all():
+    assert list(variants.variant_configs(DEFAULT)) == ["madds_175", "fitness_random"]
+    assert len(variants.variant_configs(CONFIG)) == 10
+    assert config_error(CONFIG, SCHEMA, "config/full-grid.yaml") is None
 
 
 @pytest.mark.parametrize("changes,key", [
