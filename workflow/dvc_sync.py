@@ -142,10 +142,12 @@ def main() -> int:
 
 
 def commit(names: list[str]) -> None:
-    """``dvc commit --force <names>`` in one pass: the same DVC calls (each stage's ``save`` and
-    ``commit``, then one write of dvc.lock), but dvc.yaml is parsed once, not twice per stage as
-    the command line does (quadratic: 50 CPU-s for the tiny run's 39 stages, minutes for the
-    default run's 131)."""
+    """``dvc commit --force --no-relink <names>`` in one pass: the same DVC calls (each stage's
+    ``save`` and ``commit``, then one write of dvc.lock), but dvc.yaml is parsed once, not twice
+    per stage as the command line does (quadratic: 50 CPU-s for the tiny run's 39 stages, minutes
+    for the default run's 131). No relink: the outputs are copied into the cache and left in the
+    workspace as Snakemake wrote them, since relinking rewrites them, out of the DAG's order, and
+    Snakemake would then see inputs newer than their outputs."""
     if not names:
         return
     os.environ.setdefault("DVC_NO_ANALYTICS", "1")
@@ -157,15 +159,15 @@ def commit(names: list[str]) -> None:
 
     @locked
     def _commit(repo: Repo) -> None:
-        wanted = set(names)
-        stages = [s for s in repo.index.stages if getattr(s, "name", None) in wanted
-                  and Path(s.path).resolve() == (ROOT / "dvc.yaml").resolve()]
-        missing = wanted - {s.name for s in stages}
+        found = {s.name: s for s in repo.index.stages if getattr(s, "name", None) in set(names)
+                 and Path(s.path).resolve() == (ROOT / "dvc.yaml").resolve()}
+        missing = [name for name in names if name not in found]
         if missing:
-            raise SystemExit(f"dvc.yaml: no stage {sorted(missing)[0]!r}")
+            raise SystemExit(f"dvc.yaml: no stage {missing[0]!r}")
+        stages = [found[name] for name in names]
         for stage in stages:
             stage.save()
-            stage.commit()
+            stage.commit(relink=False)
         stages[0].dvcfile.dump_stages(stages, update_pipeline=False)
 
     with Repo(str(ROOT)) as repo:
