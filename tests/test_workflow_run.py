@@ -125,6 +125,30 @@ def test_the_summary_shows_the_comparison_and_where_everything_is(run, capsys):
     assert re.search(r"Audit: .*\(ok, \d+ artifacts\)", out), out
 
 
+def test_a_config_change_reruns_the_audit(run, tmp_path):
+    """The audit is always current: a changed key plans the jobs it changes and the audit of them
+    (it used to take its inputs as ancient(), so a dry run left it out)."""
+    repo, _ = run
+    (tmp_path / "change.yaml").write_text("evaluate:\n  latency_repeats: 4\n")
+    proc = snakemake("-n", "--configfile", TINY, str(tmp_path / "change.yaml"), cwd=repo)
+    planned = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
+    assert {"evaluate", "tables", "audit"} <= planned and "train" not in planned, planned
+
+
+def test_a_legitimate_change_on_a_finished_run_reruns_and_succeeds(run, tmp_path):
+    """Issue 14's last row: a finished run, one key changed (train.lr), rerun: the training jobs
+    and what depends on them run again and succeed, and the audit of the new artifacts passes."""
+    repo = tmp_path / "repo"
+    shutil.copytree(run[0], repo, symlinks=True)  # keeps the mtimes Snakemake compares
+    (tmp_path / "change.yaml").write_text("train:\n  lr: 0.08\n")
+    proc = snakemake("--cores", "2", "--configfile", TINY, str(tmp_path / "change.yaml"), cwd=repo, timeout=1200)
+    ran = set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M))
+    assert {"train", "evaluate", "tables", "audit"} <= ran and not ran & {"warmup", "evolve", "nas"}, ran
+    assert json.loads((repo / "results/tiny/audit.json").read_text())["ok"]
+    resolved = yaml.safe_load((repo / "results/tiny/config.yaml").read_text())
+    assert resolved["train"]["lr"] == 0.08
+
+
 def test_dvc_records_push_pull_round_trip(run, tmp_path):
     repo, _ = run
     stages = [name for name in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"] if name.startswith("tiny-")]
