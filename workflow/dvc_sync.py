@@ -159,8 +159,9 @@ def commit(names: list[str]) -> None:
 
     @locked
     def _commit(repo: Repo) -> None:
-        found = {s.name: s for s in repo.index.stages if getattr(s, "name", None) in set(names)
-                 and Path(s.path).resolve() == (ROOT / "dvc.yaml").resolve()}
+        wanted, dvcfile = set(names), (ROOT / "dvc.yaml").resolve()
+        found = {s.name: s for s in repo.index.stages
+                 if getattr(s, "name", None) in wanted and Path(s.path).resolve() == dvcfile}
         missing = [name for name in names if name not in found]
         if missing:
             raise SystemExit(f"dvc.yaml: no stage {missing[0]!r}")
