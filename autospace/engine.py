@@ -7,7 +7,7 @@ everything else, once:
 
 - the seeded, resumable batch order (:class:`autospace.loader.GlobalBatches` through a
   ``DataLoader`` with workers), sharded across ranks;
-- moving batches to the device (pinned, non-blocking), channels-last inputs and bf16 autocast on
+- moving batches to the device (pinned, non-blocking), channels-last inputs (every device) and bf16 autocast on
   CUDA (:class:`Compute`);
 - the full training state, saved every ``checkpoint_every`` steps (and at epoch ends where the
   stage asks) to one state file whose *fingerprint* (config and input bytes) must match to be
@@ -41,7 +41,8 @@ log = logging.getLogger("autospace")
 
 @dataclass(frozen=True)
 class Compute:
-    """Device, and on CUDA bf16 autocast (``amp``) and channels-last inputs."""
+    """Device, channels-last model and inputs (every device: on CPU too, where depthwise
+    convolutions run 2-3x faster in NHWC), and on CUDA bf16 autocast (``amp``)."""
 
     device: torch.device
     amp: str = "none"
@@ -58,15 +59,15 @@ class Compute:
 
     def prepare(self, model: torch.nn.Module) -> torch.nn.Module:
         """``model`` for this process: global-batch BatchNorm/Dropout under several processes
-        (:func:`autospace.distributed.global_batch_layers`), on the device, channels-last on CUDA."""
+        (:func:`autospace.distributed.global_batch_layers`), on the device, channels-last when ``channels_last``."""
         model = D.global_batch_layers(model, cuda=self.cuda).to(self.device)
-        return model.to(memory_format=torch.channels_last) if self.cuda and self.channels_last else model
+        return model.to(memory_format=torch.channels_last) if self.channels_last else model
 
     def inputs(self, x, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """A batch on the device; still-encoded images (:class:`autospace.loader.EncodedBatch`)
         are decoded there."""
         x = x.decode(self.device) if hasattr(x, "decode") else x.to(self.device, non_blocking=True)
-        if self.cuda and self.channels_last:
+        if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         return x, y.to(self.device, non_blocking=True)
 

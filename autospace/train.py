@@ -57,8 +57,8 @@ class TrainRecipe:
     background padding, and horizontal flip. ``ema_decay``: keep an exponential moving average
     of the weights and save it as the final model (null: off). ``checkpoint_every_steps``: also
     write the resumable state every that many steps (it is always written at epoch ends);
-    ``log_every_steps``: a progress line every that many steps. ``amp`` and
-    ``channels_last`` apply on CUDA only. ``val_size``: images of the train split held out for
+    ``log_every_steps``: a progress line every that many steps. ``amp`` applies on CUDA
+    only; ``channels_last`` on every device. ``val_size``: images of the train split held out for
     the per-epoch log (0: none)."""
 
     optimizer: str

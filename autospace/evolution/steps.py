@@ -247,7 +247,7 @@ def _state(cfg: SearchConfig, step: str, files: list[Path], state_dir) -> StateF
 
 
 def _compute(cfg: SearchConfig) -> Compute:
-    return Compute(D.device_for(pick_device(cfg.device)), cfg["amp"])
+    return Compute(D.device_for(pick_device(cfg.device)), cfg["amp"], cfg["channels_last"])
 
 
 def _loop(stage: str, data: _Data, epochs: int, compute: Compute, state: StateFile, modules: dict,

@@ -26,6 +26,7 @@ OPTIONS = {
     "include_zero": Option(True, bool),
     "random_trials": Option(100, int, low=1),
     "amp": Option("bf16", str, choices=("bf16", "none")),
+    "channels_last": Option(True, bool),
     "checkpoint_every_steps": Option(50, int, low=0),
     "log_every_steps": Option(20, int, low=0),
 }
@@ -42,9 +43,10 @@ class NASConfig:
     ProxylessNAS estimate samples for an architecture step (2 as in ProxylessNAS; >= the number
     of choices uses all); ``penalty_weight`` scales ``max(0, E[MAdds] / budget - 1)``;
     ``include_zero`` adds the zero op (skip) on layers that can be skipped; ``random_trials``
-    bounds the rejection sampling of ``random``; ``amp``: bf16 autocast on CUDA (with
-    channels-last inputs), ``none``: float32; ``checkpoint_every_steps``: the resumable state
-    every that many steps (0: none); ``log_every_steps``: a progress line every that many steps.
+    bounds the rejection sampling of ``random``; ``amp``: bf16 autocast on CUDA, ``none``:
+    float32; ``channels_last``: channels-last model and inputs (every device);
+    ``checkpoint_every_steps``: the resumable state every that many steps (0: none);
+    ``log_every_steps``: a progress line every that many steps.
     """
 
     algorithm: str
@@ -63,6 +65,7 @@ class NASConfig:
     include_zero: bool
     random_trials: int
     amp: str
+    channels_last: bool
     checkpoint_every_steps: int
     log_every_steps: int
 

@@ -201,7 +201,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     if cfg.algorithm != "random" and D.must_launch(config):
         return D.launch(f"{__name__}:search", config, str(space_path), str(data_dir), str(out_dir),
                         None if state_dir is None else str(state_dir))
-    compute = Compute(D.device_for(device), cfg.amp)
+    compute = Compute(D.device_for(device), cfg.amp, cfg.channels_last)
     resumable = {k: v for k, v in cfg.to_dict().items() if k not in ("checkpoint_every_steps", "log_every_steps")}
     state = StateFile(None if state_dir is None else Path(state_dir) / "state.pt", fingerprint(
         {"nas": resumable, "seed": seed, "backbone": config.get("backbone", "fmnist_small"),
