@@ -31,7 +31,9 @@ import yaml
 
 from .errors import SpecError
 from .provenance import FORMAT, sha256
-from .runtime import load_checkpoint, read_json, write_json, write_text
+from .runtime import load_checkpoint
+
+from .files import read_json, write_json, write_text
 
 AUDIT_FILES = ("audit.json", "audit.md")
 NO_PROVENANCE = ("benchmarks", "provenance")  # folders whose files have no provenance record
@@ -117,7 +119,8 @@ def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
     of: the metrics and benchmark files, or the library call's recorded ``arguments`` (paths in
     them are relative to the project root)."""
     from .figures import figure_tables
-    from .tables import t1_imagenet, t5_search_cost, to_csv, trained_top1, write_experiment_tables, write_table
+    from .files import to_csv
+    from .tables import t1_imagenet, t5_search_cost, trained_top1, write_experiment_tables, write_table
 
     metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith("metrics.json")]
     name = Path(rel).name
@@ -148,13 +151,12 @@ def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
 
 def _nas_budget(params: dict) -> int:
     from .backbone import get_backbone
-    from .counter import network_cost
-    from .nas.config import NASConfig
+    from .counter import madds_budget
 
     nas = params["nas"] if "nas" in params else {"budget_madds": params["nas.budget_madds"],
                                                   "budget_ratio": params["nas.budget_ratio"]}
-    reference = network_cost(get_backbone(params["backbone"]).reference_network()).madds
-    return NASConfig.from_dict(nas).budget(reference)
+    return madds_budget(get_backbone(params["backbone"]).reference_network(), nas.get("budget_madds"),
+                        nas.get("budget_ratio"))
 
 
 def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path) -> str:

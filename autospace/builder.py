@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from .cells import EDGE_OPS, Cell, full_resolution_nodes, node_widths
-from .spec import ArchSpec, MBConv, Skip, block_positions
+from .spec import ArchSpec, MBConv, Skip, block_positions, se_squeeze_width
 
 ACTIVATION_MODULES = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hswish": nn.Hardswish, "swish": nn.SiLU}
 
@@ -19,11 +19,6 @@ def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1) 
     """Conv (no bias, 'same' padding) followed by BatchNorm."""
     return nn.Sequential(nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
                          nn.BatchNorm2d(cout))
-
-
-def se_squeeze_width(cin: int) -> int:
-    """SE bottleneck width: a quarter of the block's input width (EfficientNet)."""
-    return max(1, cin // 4)
 
 
 class SqueezeExcite(nn.Module):

@@ -7,50 +7,15 @@ this process (a run whose ``metrics.json`` exists is kept) and writes ``comparis
 
 from __future__ import annotations
 
-import statistics
 from pathlib import Path
 
 from .errors import SpecError
 from .evaluate import evaluate
 from .nas import ALGORITHMS, search
-from .runtime import read_json, write_text
-from .tables import to_csv
+from .tables import write_comparison
 from .train import train
 
-METRICS = ("top1", "top5", "madds", "params", "latency_ms")
 CONFIG_KEYS = {"backbone", "device", "data_dir", "nas", "train", "evaluate", "algorithms"}
-
-
-def summarize(records) -> list[dict]:
-    """Rows of mean and sample std (0 for one seed) of every metric per (space, algorithm), in
-    first-seen order. ``records``: dicts with ``space``, ``algorithm``, ``seed`` and the metrics,
-    or paths of metrics JSON files holding them."""
-    groups: dict[tuple[str, str], list[dict]] = {}
-    for rec in records:
-        rec = read_json(rec, "metrics") if isinstance(rec, (str, Path)) else rec
-        groups.setdefault((rec["space"], rec["algorithm"]), []).append(rec)
-    rows = []
-    for (space, algorithm), recs in groups.items():
-        row = {"space": space, "algorithm": algorithm, "seeds": len(recs)}
-        for key in METRICS:
-            values = [float(r[key]) for r in recs]
-            row[f"{key}_mean"] = statistics.fmean(values)
-            row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
-        rows.append(row)
-    return rows
-
-
-def to_markdown(rows: list[dict]) -> str:
-    lines = ["| space | algorithm | seeds | top-1 (%) | top-5 (%) | MAdds (M) | params (K) | CPU latency (ms) |",
-             "|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        lines.append(f"| {r['space']} | {r['algorithm']} | {r['seeds']} "
-                     f"| {100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} "
-                     f"| {100 * r['top5_mean']:.2f} ± {100 * r['top5_std']:.2f} "
-                     f"| {r['madds_mean'] / 1e6:.2f} ± {r['madds_std'] / 1e6:.2f} "
-                     f"| {r['params_mean'] / 1e3:.1f} ± {r['params_std'] / 1e3:.1f} "
-                     f"| {r['latency_ms_mean']:.2f} ± {r['latency_ms_std']:.2f} |")
-    return "\n".join(lines) + "\n"
 
 
 def run_comparison(config: dict, spaces: dict, seeds, out_dir) -> list[dict]:
@@ -87,12 +52,4 @@ def run_comparison(config: dict, spaces: dict, seeds, out_dir) -> list[dict]:
                              run / "metrics.json", config.get("evaluate"),
                              {"space": name, "algorithm": algorithm, "seed": seed})
                 records.append(run / "metrics.json")
-    return write_tables(records, out_dir / "comparison.csv", out_dir / "comparison.md")
-
-
-def write_tables(records, csv_path, md_path) -> list[dict]:
-    """Summarize ``records`` (metrics files or dicts) into the CSV and Markdown tables."""
-    rows = summarize(records)
-    write_text(csv_path, to_csv(rows))
-    write_text(md_path, to_markdown(rows))
-    return rows
+    return write_comparison(records, out_dir / "comparison.csv", out_dir / "comparison.md")

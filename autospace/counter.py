@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .builder import se_squeeze_width
 from .cells import EDGE_OPS, Cell, full_resolution_nodes, node_widths
-from .spec import ArchSpec, MBConv, Skip, block_positions, conv_out
+from .spec import ArchSpec, MBConv, Skip, block_positions, conv_out, se_squeeze_width
 
 
 class Cost(NamedTuple):
@@ -95,3 +94,14 @@ def network_cost(spec: ArchSpec) -> Cost:
     total = total + conv_bn_cost(last.cout, spec.head_width, 1, head_res)
     linear = spec.head_width * spec.num_classes
     return total + Cost(linear + spec.num_classes, linear)
+
+
+def madds_budget(reference: ArchSpec, budget_madds: int | None, budget_ratio: float | None) -> int:
+    """The MAdds budget (the compute constraint's target T in the search, and the NAS budget): ``budget_madds`` when
+    given, else ``budget_ratio`` (default 1.0) times the MAdds of ``reference`` (the backbone's
+    reference network, :meth:`autospace.backbone.Backbone.reference_network`), rounded to the
+    nearest integer and at least 1. The one resolver of evolution, NAS, the workflow and the audit."""
+    if budget_madds is not None:
+        return budget_madds
+    ratio = 1.0 if budget_ratio is None else budget_ratio
+    return max(1, round(ratio * network_cost(reference).madds))

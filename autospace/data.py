@@ -122,7 +122,9 @@ def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bo
     """Decode the archives into ``dataset.pt`` (uint8 tensors) and write ``split.json``: the
     seeded search-train / search-val split of the training set, the final-training and test
     subsets, and where the data came from. Returns the split document."""
-    from .runtime import save_checkpoint, write_json
+    from .runtime import save_checkpoint
+
+    from .files import write_json
 
     out_dir = Path(out_dir)
     folder = locate_fashion_mnist(root, download, out_dir / "download")
@@ -153,7 +155,9 @@ class Splits:
     index grows with the dataset: held as arrays, about 110 bytes per training image."""
 
     def __init__(self, data_dir: str | Path):
-        from .runtime import load_checkpoint, read_json
+        from .runtime import load_checkpoint
+
+        from .files import read_json
 
         data_dir = Path(data_dir)
         self.split = read_json(data_dir / SPLIT_FILE, "split")
@@ -271,7 +275,9 @@ def prepare_imagefolder(out_dir: str | Path, *, root: str, seed: int, search_val
     ``header``, ``decode`` or ``none``, see :func:`check_image`): a broken one is named before
     anything is written. The manifest (sizes and the split) is what DVC versions; a file
     replaced by one of another size shows as a changed manifest."""
-    from .runtime import save_checkpoint, write_json
+    from .runtime import save_checkpoint
+
+    from .files import write_json
 
     if not root:
         raise SpecError("data.root", "the ImageFolder path is required", root)

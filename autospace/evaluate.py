@@ -14,7 +14,8 @@ from .errors import SpecError
 from .loader import GlobalBatches, make_loader
 from .options import Option, read_options
 from .profile import hook_cost
-from .runtime import load_checkpoint, write_json
+from .runtime import load_checkpoint
+from .files import write_json
 from .spec import load_spec
 from .train import check_arch_data
 

@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from .runtime import atomic_path, read_json  # noqa: E402
+from .files import atomic_path, read_json  # noqa: E402
 
 
 def _save(fig, path: str | Path) -> None:

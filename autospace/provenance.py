@@ -10,6 +10,7 @@ alone, so a record minus ``run`` is as reproducible as the artifacts it describe
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -21,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from .runtime import write_json
+from .files import write_json
+from .runtime import progress_to_stderr, redirect_output
 
 FORMAT = "autospace-provenance/1"
 PACKAGES = ("torch", "torchvision", "numpy", "snakemake", "dvc")
@@ -116,3 +118,21 @@ class Recorder:
             **({"arguments": self.lineage["arguments"]} if "arguments" in self.lineage else {}),
             "run": {"start": stamp(self.start), "end": stamp(end), "seconds": round(end - self.start, 3),
                     "host": platform.node()}})
+
+
+@contextlib.contextmanager
+def job(log_path: str | Path | None, threads: int | None = None, lineage: dict | None = None):
+    """A workflow job: its output goes to its log file, torch uses ``threads`` CPU threads.
+
+    ``lineage`` (plain values: ``rule``, ``wildcards``, ``params`` -- the config values the job
+    uses --, ``input`` and ``output`` file lists, ``path``): on success, the job's provenance
+    record (:class:`Recorder`) is written atomically to ``path``; on failure, none.
+    """
+    if threads:
+        torch.set_num_threads(threads)
+    with redirect_output(log_path), progress_to_stderr():
+        recorder = Recorder(lineage) if lineage is not None else None
+        yield
+        if recorder is not None:
+            recorder.write()
+

@@ -13,7 +13,7 @@ import yaml
 
 from .errors import SpecError
 from .options import Option, check_finite_numbers, read_options
-from .runtime import write_text
+from .files import write_text
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:

@@ -1,4 +1,5 @@
-"""Seeds, RNG state, atomic writes and checkpoints shared by every training step.
+"""Seeds, RNG state, checkpoints and job output shared by every training step (the plain files:
+:mod:`autospace.files`).
 
 Checkpoints hold only tensors and plain containers, so ``torch.load(..., weights_only=True)``
 loads them: nothing in a checkpoint can execute code.
@@ -10,17 +11,13 @@ import contextlib
 import json
 import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from .errors import SpecError
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+from .files import atomic_path
 
 
 def seed_everything(seed: int) -> None:
@@ -64,45 +61,6 @@ def set_rng_state(state: dict) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
-
-
-@contextlib.contextmanager
-def atomic_path(path: str | Path):
-    """Yield a temporary path beside ``path``; move it into place only if the block succeeds.
-
-    A reader never sees a half-written file, and a failure leaves the old file (if any) as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        os.chmod(tmp, 0o666 & ~_UMASK)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def write_text(path: str | Path, text: str) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_text(text)
-
-
-def write_json(path: str | Path, data) -> None:
-    """Canonical JSON (sorted keys, 2-space indent, trailing newline), written atomically."""
-    write_text(path, json.dumps(data, indent=2, sort_keys=True) + "\n")
-
-
-def read_json(path: str | Path, what: str = "file"):
-    path = Path(path)
-    try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(what, "file not found", source=str(path)) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise SpecError(what, f"not valid JSON ({err.__class__.__name__}: {err})", source=str(path)) from None
 
 
 def save_checkpoint(path: str | Path, state: dict) -> None:
@@ -172,25 +130,3 @@ def progress_to_stderr():
     finally:
         logger.removeHandler(handler)
         logger.setLevel(level)
-
-
-@contextlib.contextmanager
-def job(log_path: str | Path | None, threads: int | None = None, lineage: dict | None = None):
-    """A workflow job: its output goes to its log file, torch uses ``threads`` CPU threads.
-
-    ``lineage`` (plain values: ``rule``, ``wildcards``, ``params`` -- the config values the job
-    uses --, ``input`` and ``output`` file lists, ``path``): on success, the job's provenance
-    record is written atomically to ``path`` (see :mod:`autospace.provenance`); on failure, none.
-    """
-    if threads:
-        torch.set_num_threads(threads)
-    with redirect_output(log_path), progress_to_stderr():
-        recorder = None
-        if lineage is not None:
-            from .provenance import Recorder
-
-            recorder = Recorder(lineage)
-        yield
-        if recorder is not None:
-            recorder.write()
-

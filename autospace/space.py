@@ -22,7 +22,7 @@ from .backbone import Backbone, backbone_from_dict, get_backbone
 from .cells import Cell, cell_from_json, reference_cell
 from .counter import cell_cost
 from .errors import SpecError
-from .runtime import read_json, write_json
+from .files import read_json, write_json
 
 FORMAT = "autospace-space/1"
 

@@ -137,6 +137,11 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new + divisor if new < 0.9 * value else new
 
 
+def se_squeeze_width(cin: int) -> int:
+    """SE bottleneck width: a quarter of the block's input width (EfficientNet)."""
+    return max(1, cin // 4)
+
+
 def conv_out(size: int, kernel: int, stride: int) -> int:
     """Output size of a conv with 'same' padding ``kernel // 2``."""
     return (size + 2 * (kernel // 2) - kernel) // stride + 1

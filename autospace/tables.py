@@ -5,14 +5,14 @@ Markdown and LaTeX. A missing value says why; the paper's numbers come from
 from __future__ import annotations
 
 import csv
-import io
+import statistics
 from pathlib import Path
 
 import torch
 import yaml
 
 from .counter import network_cost
-from .runtime import write_text
+from .files import read_json, to_csv, write_text
 from .zoo import BUILTIN
 
 PAPER_FILE = Path(__file__).with_name("paper_numbers.yaml")
@@ -87,15 +87,6 @@ def t5_search_cost(benchmark_dir: str | Path, device: str) -> list[dict]:
     return rows
 
 
-def to_csv(rows: list[dict], fields: list[str] | None = None) -> str:
-    """CSV text of ``rows``; the columns are ``fields`` or the first row's keys."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fields or list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
-
-
 def to_markdown(rows: list[dict]) -> str:
     keys = list(rows[0])
     lines = ["| " + " | ".join(keys) + " |", "|" + "---|" * len(keys)]
@@ -139,16 +130,58 @@ def experiment_tables(args: dict) -> dict[str, list[dict]]:
             "t4_ablations": t4_ablations(args["default"], ablations)}
 
 
+#: The metrics of the comparison table (mean and std over seeds per space and algorithm).
+COMPARISON_METRICS = ("top1", "top5", "madds", "params", "latency_ms")
+
+
+def comparison_rows(records) -> list[dict]:
+    """Rows of mean and sample std (0 for one seed) of every metric per (space, algorithm), in
+    first-seen order. ``records``: dicts with ``space``, ``algorithm``, ``seed`` and the metrics,
+    or paths of metrics JSON files holding them."""
+    groups: dict[tuple[str, str], list[dict]] = {}
+    for rec in records:
+        rec = read_json(rec, "metrics") if isinstance(rec, (str, Path)) else rec
+        groups.setdefault((rec["space"], rec["algorithm"]), []).append(rec)
+    rows = []
+    for (space, algorithm), recs in groups.items():
+        row = {"space": space, "algorithm": algorithm, "seeds": len(recs)}
+        for key in COMPARISON_METRICS:
+            values = [float(r[key]) for r in recs]
+            row[f"{key}_mean"] = statistics.fmean(values)
+            row[f"{key}_std"] = statistics.stdev(values) if len(values) > 1 else 0.0
+        rows.append(row)
+    return rows
+
+
+def comparison_markdown(rows: list[dict]) -> str:
+    lines = ["| space | algorithm | seeds | top-1 (%) | top-5 (%) | MAdds (M) | params (K) | CPU latency (ms) |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['space']} | {r['algorithm']} | {r['seeds']} "
+                     f"| {100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} "
+                     f"| {100 * r['top5_mean']:.2f} ± {100 * r['top5_std']:.2f} "
+                     f"| {r['madds_mean'] / 1e6:.2f} ± {r['madds_std'] / 1e6:.2f} "
+                     f"| {r['params_mean'] / 1e3:.1f} ± {r['params_std'] / 1e3:.1f} "
+                     f"| {r['latency_ms_mean']:.2f} ± {r['latency_ms_std']:.2f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(records, csv_path, md_path) -> list[dict]:
+    """Summarize ``records`` (metrics files or dicts) into the CSV and Markdown tables."""
+    rows = comparison_rows(records)
+    write_text(csv_path, to_csv(rows))
+    write_text(md_path, comparison_markdown(rows))
+    return rows
+
+
 #: Tables written as CSV and Markdown only (the rest also as LaTeX: the paper's tables).
 PLAIN_TABLES = ("data_splits", "nas_choices")
 
 
 def write_experiment_tables(args: dict, out_dir: str | Path) -> None:
     """Write :func:`experiment_tables` and the comparison table into ``out_dir``."""
-    from .compare import write_tables
-
     out_dir = Path(out_dir)
-    write_tables(args["main"], out_dir / "comparison.csv", out_dir / "comparison.md")
+    write_comparison(args["main"], out_dir / "comparison.csv", out_dir / "comparison.md")
     for name, rows in experiment_tables(args).items():
         if name in PLAIN_TABLES:
             write_text(out_dir / f"{name}.csv", to_csv(rows))
@@ -160,9 +193,7 @@ def write_experiment_tables(args: dict, out_dir: str | Path) -> None:
 def trained_top1(metrics_files, budget_madds: int) -> dict[str, float]:
     """For an ImageNet run: the learned space's mean test top-1 (%) as this run's number for the
     AutoSpace-PNAS row of the same MAdds budget, if the budget is one of the paper's points."""
-    import statistics
 
-    from .runtime import read_json
 
     learned = [read_json(f, "metrics")["top1"] for f in metrics_files if read_json(f, "metrics").get("space") == "learned"]
     rows = [e for e in paper_numbers()["imagenet"] if e["model"].startswith("AutoSpace")
@@ -198,7 +229,6 @@ def paper_row(space: str, algorithm: str, budget_madds: int) -> dict | None:
 
 def seed_stats(records: list[dict]) -> dict:
     """Mean and sample std over seeds (std 0 for one seed) of top-1 (%), MAdds (M), params (M)."""
-    import statistics
 
     out = {"seeds": len(records)}
     for key, scale, digits in (("top1", 100, 2), ("madds", 1e-6, 3), ("params", 1e-6, 4)):
@@ -211,7 +241,6 @@ def seed_stats(records: list[dict]) -> dict:
 
 
 def _read(files) -> list[dict]:
-    from .runtime import read_json
 
     return [read_json(f, "metrics") for f in files]
 
@@ -251,9 +280,7 @@ def t2_spaces(metrics_files, budget_madds: int, paper_comparison: str) -> list[d
 
 def mean_cell_madds(space_file) -> float:
     """Mean MAdds of the candidate cells of a space document, over layers and candidates."""
-    import statistics
 
-    from .runtime import read_json
 
     doc = read_json(space_file, "space")
     return statistics.fmean(c["madds"] for layer in doc["layers"] for c in layer["candidates"])
@@ -307,7 +334,6 @@ def t4_ablations(default_metrics, runs: dict[str, dict]) -> list[dict]:
 
 def data_splits(split_file) -> list[dict]:
     """Images in each split of the prepared data (from its ``split.json``)."""
-    from .runtime import read_json
 
     doc = read_json(split_file, "split")
     return [{"split": name, "images": len(doc[name]), "dataset": doc["dataset"], "seed": doc["seed"]}
@@ -317,7 +343,6 @@ def data_splits(split_file) -> list[dict]:
 def nas_choices(runs: dict[str, str | Path]) -> list[dict]:
     """Per NAS run (``runs``: label -> its ``nas.json``): budget, found MAdds, budget-repair swaps and
     the chosen candidate of each layer (a cell id, or zero for a skipped block)."""
-    from .runtime import read_json
 
     rows = []
     for label, path in runs.items():

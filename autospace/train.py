@@ -22,9 +22,9 @@ from .engine import Compute, Loop, Rows, StateFile, check_finite, evaluate, fing
 from .errors import SpecError
 from .loader import AUGMENTATIONS, GlobalBatches, make_loader
 from .options import Option, check_step_config, load_mapping, read_options
-from .runtime import pick_device, save_checkpoint, seed_everything, write_json, write_text
+from .runtime import pick_device, save_checkpoint, seed_everything
+from .files import to_csv, write_json, write_text
 from .spec import ArchSpec, load_spec
-from .tables import to_csv
 
 OPTIONS = {
     "optimizer": Option("nesterov", str, choices=("sgd", "nesterov", "adamw")),

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import torch
 
-from autospace.compare import run_comparison, to_markdown
+from autospace.compare import run_comparison
+from autospace.tables import comparison_markdown
 from autospace.data import prepare_fashion_mnist
 from autospace.evolution import export_space, run_generation, warmup
 from autospace.space import proxylessnas_space, reference_space
@@ -61,7 +62,7 @@ on {machine()}. Backbone `fmnist_small`; data subsets {DATA}; evolution {SEARCH}
 and evaluation {CONFIG}; seeds {SEEDS}. Budget (evolution and NAS): 0.8 x the reference network's
 MAdds. Test top-1 on {DATA['test_size']} test images; latency at batch 1 on the CPU, median of 30.
 
-{to_markdown(rows)}""")
+{comparison_markdown(rows)}""")
 
 
 if __name__ == "__main__":

@@ -235,7 +235,9 @@ def write_index(out: Path, n_train: int, n_test: int, classes: int) -> None:
     """An ImageFolder manifest and split as prepare_imagefolder writes them (ImageNet-style
     names, no images): what the training jobs load, at any size."""
     from autospace.data import PREPARED_TENSORS, SPLIT_FILE, search_split
-    from autospace.runtime import save_checkpoint, write_json
+    from autospace.runtime import save_checkpoint
+
+    from autospace.files import write_json
 
     per, per_test = -(-n_train // classes), n_test // classes
     files = [f"n{c:08d}/n{c:08d}_{k}.JPEG" for c in range(classes) for k in range(per)][:n_train]

@@ -116,7 +116,9 @@ def synthetic_fashion_mnist(out_dir: Path, data: dict, seed: int) -> dict:
     import torch
 
     from autospace.data import PREPARED_TENSORS, SPLIT_FILE, search_split
-    from autospace.runtime import save_checkpoint, write_json
+    from autospace.runtime import save_checkpoint
+
+    from autospace.files import write_json
 
     g = torch.Generator().manual_seed(seed)
     val, search_train = data["search_val_size"], data["search_train_size"] or 1000

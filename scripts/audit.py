@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace.audit import audit, failure_lines, write_report  # noqa: E402
-from autospace.runtime import job  # noqa: E402
+from autospace.provenance import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads):  # noqa: F821
     report = audit(Path(snakemake.output.json).parent, dvc=False, only=list(snakemake.input))  # noqa: F821

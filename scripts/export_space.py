@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace.evolution import export_space  # noqa: E402
-from autospace.runtime import job  # noqa: E402
+from autospace.provenance import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     export_space(snakemake.params.config, Path(snakemake.input.checkpoint).parent,  # noqa: F821

@@ -5,9 +5,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace import figures as F  # noqa: E402
-from autospace.provenance import as_recorded  # noqa: E402
-from autospace.runtime import job, write_text  # noqa: E402
-from autospace.tables import to_csv  # noqa: E402
+from autospace.files import to_csv, write_text  # noqa: E402
+from autospace.provenance import as_recorded, job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     i, out = snakemake.input, snakemake.output  # noqa: F821

@@ -11,7 +11,8 @@ from autospace.errors import SpecError
 from autospace.cells import parse_cell
 from autospace.evolution import SearchConfig, export_space, run_generation, steps, warmup
 from autospace.evolution.supernet import Supernet
-from autospace.runtime import load_checkpoint, read_json, write_json
+from autospace.runtime import load_checkpoint
+from autospace.files import read_json, write_json
 from autospace.space import load_space
 
 from evolution_helpers import STRONG, TINY_BACKBONE, TWO_LAYERS, WEAK, tiny_config

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from autospace import data, runtime
+from autospace import data, files, runtime
 from autospace.backbone import get_backbone
 from autospace.counter import network_cost
 from autospace.errors import SpecError
@@ -45,12 +45,12 @@ def test_checkpoint_bytes_depend_only_on_the_state(tmp_path):
 
 def test_atomic_write_leaves_the_old_file_on_failure(tmp_path):
     path = tmp_path / "out.json"
-    runtime.write_json(path, {"a": 1})
+    files.write_json(path, {"a": 1})
     with pytest.raises(RuntimeError):
-        with runtime.atomic_path(path) as tmp:
+        with files.atomic_path(path) as tmp:
             tmp.write_text("half")
             raise RuntimeError("killed")
-    assert runtime.read_json(path) == {"a": 1}
+    assert files.read_json(path) == {"a": 1}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.json"]
 
 
@@ -153,7 +153,7 @@ def test_imagefolder_index_holds_no_python_object_per_image(tmp_path):
         "classes": [f"c{c:03d}" for c in range(100)], "train_files": names, "train_labels": torch.arange(n) % 100,
         "train_bytes": torch.ones(n, dtype=torch.long), "test_files": names[:10],
         "test_labels": torch.zeros(10, dtype=torch.long), "test_bytes": torch.ones(10, dtype=torch.long)})
-    runtime.write_json(tmp_path / data.SPLIT_FILE, {
+    files.write_json(tmp_path / data.SPLIT_FILE, {
         "dataset": "imagefolder", "source": str(tmp_path), "seed": 0, "num_classes": 100, "in_channels": 3,
         "resolution": 32, "search_train": list(range(n // 10, n)), "search_val": list(range(n // 10)),
         "train": list(range(n)), "test": list(range(10))})

@@ -10,6 +10,7 @@ from evolution_helpers import kill_after_state
 from autospace.backbone import get_backbone
 from autospace.builder import build_network
 from autospace.cells import CellSpace, random_cell
+from autospace.counter import madds_budget, network_cost
 from autospace.errors import SpecError
 from autospace.nas import NASConfig, repair, search
 from autospace.nas.search import proxyless_alpha_grad
@@ -94,9 +95,30 @@ def test_bad_nas_config_names_the_key(nas, field):
 
 
 def test_nas_config_resolves_defaults():
+    backbone = get_backbone("fmnist_small")
+    reference = network_cost(backbone.reference_network()).madds
     cfg = NASConfig.from_dict({"budget_madds": 5_000_000})
-    assert cfg.to_dict()["algorithm"] == "proxyless" and cfg.budget(123) == 5_000_000
-    assert NASConfig.from_dict({}).budget(1000) == 1000
+    assert cfg.to_dict()["algorithm"] == "proxyless" and cfg.budget(backbone) == 5_000_000
+    assert NASConfig.from_dict({}).budget(backbone) == reference
+    assert NASConfig.from_dict({"budget_ratio": 0.5}).budget(backbone) == round(0.5 * reference)
+
+
+def test_one_budget_resolver_for_search_nas_workflow_and_audit():
+    """Evolution's target T and the NAS budget are the same function of the same keys."""
+    from autospace.audit import _nas_budget
+    from autospace.evolution.config import SearchConfig
+
+    backbone = get_backbone("fmnist_small")
+    reference = network_cost(backbone.reference_network()).madds
+    for ratio in (0.3, 0.7, 1.0):
+        want = madds_budget(backbone.reference_network(), None, ratio)
+        assert want == max(1, round(ratio * reference))
+        assert NASConfig.from_dict({"budget_ratio": ratio}).budget(backbone) == want
+        search = SearchConfig.from_dict({"backbone": "fmnist_small",
+                                         "evolution": {"constraint": {"mode": "hinge", "budget_ratio": ratio}}})
+        assert search.budget_madds() == want
+        assert _nas_budget({"backbone": "fmnist_small", "nas.budget_madds": None, "nas.budget_ratio": ratio}) == want
+    assert madds_budget(backbone.reference_network(), 1234, None) == 1234
 
 
 def test_space_for_another_backbone_names_the_file_and_overwrites_nothing(tmp_path, tiny_data):

@@ -10,7 +10,8 @@ import torch
 
 from autospace.backbone import get_backbone
 from autospace.cells import reference_cell
-from autospace.compare import run_comparison, summarize, to_markdown
+from autospace.compare import run_comparison
+from autospace.tables import comparison_markdown, comparison_rows
 from autospace.errors import SpecError
 from autospace.evaluate import evaluate
 from autospace.runtime import load_checkpoint
@@ -152,9 +153,9 @@ def test_comparison_writes_evaluation_json_and_tables(tmp_path, tiny_data):
     assert not (tmp_path / "e.json").exists()
 
 
-def test_summarize_gives_mean_and_sample_std():
+def test_comparison_rows_give_mean_and_sample_std():
     recs = [{"space": "s", "algorithm": "a", "seed": k, "top1": t, "top5": 1.0, "madds": 10, "params": 5,
              "latency_ms": 1.0} for k, t in enumerate([0.5, 0.7])]
-    (row,) = summarize(recs)
+    (row,) = comparison_rows(recs)
     assert row["top1_mean"] == pytest.approx(0.6) and row["top1_std"] == pytest.approx(0.1414213562)
-    assert "60.00 ± 14.14" in to_markdown([row])
+    assert "60.00 ± 14.14" in comparison_markdown([row])

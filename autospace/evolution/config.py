@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 
 from ..backbone import Backbone, get_backbone
 from ..cells import Cell, CellSpace, parse_cell, reference_cell
-from ..counter import network_cost
+from ..counter import madds_budget
 from ..distributed import Settings
 from ..errors import SpecError
 from ..options import Option, check_step_config, read_options
@@ -142,10 +142,8 @@ class SearchConfig:
         c = self.evolution["constraint"]
         if c["mode"] == "none":
             return None
-        if c["budget_madds"] is not None:
-            return c["budget_madds"]
-        reference = network_cost(self.backbone.reference_network(self.reference_cells[0])).madds
-        return max(1, int(round(c["budget_ratio"] * reference)))
+        return madds_budget(self.backbone.reference_network(self.reference_cells[0]),
+                            c["budget_madds"], c["budget_ratio"])
 
 
 def _check_budget(evo: dict) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 from ..backbone import Backbone
 from ..cells import Cell, CellSpace, mutate, parse_cell, random_cell
 from ..errors import SpecError
-from ..runtime import read_json
+from ..files import read_json
 
 FORMAT = "autospace-population/1"
 

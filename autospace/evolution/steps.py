@@ -32,8 +32,8 @@ from ..distributed import Settings
 from ..engine import Compute, Loop, StateFile, Stream, fingerprint
 from ..loader import GlobalBatches, make_loader
 from ..errors import SpecError
-from ..runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, \
-    set_rng_state, write_json
+from ..files import write_json
+from ..runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
 from ..space import Candidate, SearchSpace, backbone_data
 from .config import SearchConfig
 from .fitness import update_fitness

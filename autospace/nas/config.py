@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+from ..backbone import Backbone
+from ..counter import madds_budget
 from ..errors import SpecError
 from ..options import Option, read_options
 
@@ -81,8 +83,7 @@ class NASConfig:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    def budget(self, reference_madds: int) -> int:
-        """The MAdds budget, resolved against the reference network's MAdds."""
-        if self.budget_madds is not None:
-            return self.budget_madds
-        return int(self.budget_ratio * reference_madds)
+    def budget(self, backbone: Backbone) -> int:
+        """The MAdds budget, resolved against ``backbone``'s reference network (default cell)
+        by :func:`autospace.counter.madds_budget`."""
+        return madds_budget(backbone.reference_network(), self.budget_madds, self.budget_ratio)

@@ -21,7 +21,8 @@ from ..errors import SpecError
 from ..options import check_step_config
 from ..engine import Compute, Loop, StateFile, Stream, check_finite, fingerprint, loss_sum, run
 from ..loader import GlobalBatches, make_loader
-from ..runtime import pick_device, seed_everything, write_json, write_text
+from ..runtime import pick_device, seed_everything
+from ..files import write_json, write_text
 from ..space import SearchSpace, load_space
 from ..train import lr_factor
 from .config import NASConfig
@@ -194,7 +195,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     space = load_space(space_path, expected=backbone)
     device = pick_device(config.get("device", "auto"))
     reference_madds = network_cost(backbone.reference_network()).madds
-    budget = cfg.budget(reference_madds)
+    budget = cfg.budget(backbone)
     choices = layer_choices(space, cfg.include_zero)
     fixed, costs = choice_costs(space, choices)
     check_feasible(space, fixed, costs, budget)

@@ -12,6 +12,7 @@ sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 import layout as L  # noqa: E402
 from autospace.backbone import get_backbone  # noqa: E402
+from autospace.counter import madds_budget  # noqa: E402
 from autospace.options import lookup  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
 from autospace.variants import budget_points  # noqa: E402
@@ -71,7 +72,7 @@ def provenance_file(rule, name="job", exp="{exp}"):
 
 def lineage(rule, arguments=None):
     """A params function giving the job's provenance request, in plain values, to
-    ``autospace.runtime.job``: the rule, wildcards, the config values it reads (its DVC params),
+    ``autospace.provenance.job``: the rule, wildcards, the config values it reads (its DVC params),
     its input and output files, where the record goes (the ``provenance`` output) and, for the
     tables and figures, the ``arguments`` their library functions are called with (so the audit
     can recompute them)."""
@@ -105,11 +106,8 @@ def last_generation(wildcards):
 
 def get_nas_budget(cfg=config):
     """The NAS MAdds budget of a config, resolved against the backbone's reference network."""
-    from autospace.counter import network_cost
-    from autospace.nas.config import NASConfig
-
-    reference = network_cost(get_backbone(cfg["backbone"]).reference_network()).madds
-    return NASConfig.from_dict(cfg["nas"]).budget(reference)
+    nas = cfg["nas"]
+    return madds_budget(get_backbone(cfg["backbone"]).reference_network(), nas["budget_madds"], nas["budget_ratio"])
 
 
 def final_targets(cfg):
