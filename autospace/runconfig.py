@@ -94,8 +94,7 @@ def _section_checks():
                                                                   "evolution")}),
             lambda c: NASConfig.from_dict(c["nas"]),
             lambda c: TrainRecipe.from_dict(c["train"], c),
-            lambda c: read_options(c["evaluate"], "evaluate", tables["evaluate"]),
-            lambda c: read_options(c["distributed"], "distributed", tables["distributed"], c)]
+            lambda c: read_options(c["evaluate"], "evaluate", tables["evaluate"])]
 
 
 def validation_error(config: dict, schema: dict) -> SpecError | None:

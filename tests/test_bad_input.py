@@ -52,7 +52,6 @@ CONFIG_CASES = [
     ({"train": {"warmup_epochs": 5}}, "train.warmup_epochs"),  # the tiny config trains 4 epochs
     ({"experiment": "a" * 300}, "experiment"),  # was a PeriodicWildcardError from train.smk
     ({"paper_comparison": "imagenet"}, "paper_comparison"),  # Fashion-MNIST is not ImageNet
-    ({"distributed": {"processes": 3}, "nas": {"batch_size": 2}}, "distributed.processes"),  # a rank with no data
 ]
 
 
