@@ -120,7 +120,7 @@ def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
     them are relative to the project root)."""
     from .figures import figure_tables
     from .files import to_csv
-    from .tables import t1_imagenet, t5_search_cost, trained_top1, write_experiment_tables, write_table
+    from .tables import t1_of_run, t5_search_cost, write_experiment_tables, write_table
 
     metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith("metrics.json")]
     name = Path(rel).name
@@ -137,9 +137,7 @@ def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
             (tmp / name).write_text(to_csv(rows))
         elif name.startswith("t1_imagenet."):
             params = rec["params"]
-            trained = trained_top1(metrics, _nas_budget(params)) if params["paper_comparison"] == "imagenet" \
-                else {}
-            write_table(t1_imagenet(trained), tmp / "t1_imagenet")
+            write_table(t1_of_run(metrics, _nas_budget(params), params["paper_comparison"]), tmp / "t1_imagenet")
         elif name.startswith("t5_search_cost."):
             write_table(t5_search_cost(results / "benchmarks", rec["params"]["device"]), tmp / "t5_search_cost")
         else:

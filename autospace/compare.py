@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .errors import SpecError
 from .evaluate import evaluate
-from .nas import ALGORITHMS, search
+from .nas.config import ALGORITHMS
+from .nas.search import search
 from .tables import write_comparison
 from .train import train
 

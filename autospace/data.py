@@ -19,6 +19,8 @@ import torch
 
 from .errors import SpecError
 from .loader import FASHION_MNIST_MEAN, FASHION_MNIST_STD
+from .sections import FASHION_MNIST_FIELDS
+from .spec import ArchSpec, check_fits_data, data_fields
 
 DEBIAN_ROOT = "/usr/share/datasets/fashion-mnist"
 #: file -> (MD5 of upstream's .gz as published by zalandoresearch/fashion-mnist, MD5 of the IDX content)
@@ -136,7 +138,7 @@ def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bo
         "source": str(folder),
         "md5": md5s,
         "seed": seed,
-        "num_classes": 10, "in_channels": 1, "resolution": 28,
+        **FASHION_MNIST_FIELDS,
         "search_train": _subset(search_train, search_train_size, seed + 1, "data.search_train_size"),
         "search_val": search_val,
         "train": _subset(list(range(n_train)), train_size, seed + 2, "data.train_size"),
@@ -159,7 +161,7 @@ class Splits:
 
         from .files import read_json
 
-        data_dir = Path(data_dir)
+        self.dir = data_dir = Path(data_dir)
         self.split = read_json(data_dir / SPLIT_FILE, "split")
         for key in ("dataset", *PARTS, "num_classes", "in_channels", "resolution"):
             if key not in self.split:
@@ -176,6 +178,11 @@ class Splits:
         for key in ("train_files", "test_files"):
             if key in self._index:
                 self._index[key] = np.array([f.encode() for f in self._index[key]], dtype=np.bytes_)
+
+    def check_fits(self, network: ArchSpec, prefix: str = "", source: str | None = None) -> None:
+        """Raise SpecError naming ``prefix`` + the field where ``network`` does not fit this
+        data (channels, resolution, classes): one line instead of torch's shape error."""
+        check_fits_data(data_fields(network), self.split, prefix, f"the data in {self.dir}", source)
 
     @property
     def in_memory(self) -> bool:

@@ -22,7 +22,6 @@ import os
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
 
@@ -30,39 +29,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .options import Option, read_options
-
-OPTIONS = {
-    "processes": Option(1, int, low=1),
-    "backend": Option("auto", str, choices=("auto", "nccl", "gloo")),
-    "loader_workers": Option("auto", int, low=0, words=("auto",)),
-    "jpeg_decode": Option("workers", str, choices=("workers", "device")),
-}
-
-
-@dataclass(frozen=True)
-class Settings:
-    """``processes``: data-parallel processes of one training step (one per GPU on CUDA);
-    ``backend``: ``auto`` (nccl on CUDA, gloo on CPU), ``nccl`` or ``gloo``;
-    ``loader_workers``: DataLoader worker processes per process (``auto``: none for data held
-    in memory, else torch's threads of this process less one, at least one); ``jpeg_decode``:
-    where image files are decoded, ``workers`` (PIL in the DataLoader workers) or ``device``
-    (the workers read bytes, the training device decodes them: nvjpeg on CUDA)."""
-
-    processes: int
-    backend: str
-    loader_workers: int | str
-    jpeg_decode: str
-
-    def workers(self, in_memory: bool) -> int:
-        if self.loader_workers != "auto":
-            return self.loader_workers
-        return 0 if in_memory else max(1, torch.get_num_threads() - 1)
-
-    @classmethod
-    def from_config(cls, config: dict) -> "Settings":
-        return cls(**read_options(config.get("distributed"), "distributed", OPTIONS))
-
+from .errors import SpecError
+from .sections import Settings
 
 def world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
@@ -208,6 +176,10 @@ def launch(target: str, config: dict, *args) -> None:
     backend = settings.backend
     if backend == "auto":
         backend = "nccl" if torch.cuda.is_available() and config.get("device", "auto") != "cpu" else "gloo"
+    elif backend == "nccl" and (not torch.cuda.is_available() or config.get("device", "auto") == "cpu"):
+        raise SpecError("distributed.backend", "nccl needs CUDA devices, and this job runs on the CPU "
+                        f"(device {config.get('device', 'auto')}, CUDA available: {torch.cuda.is_available()}):"
+                        " use auto or gloo", backend)
     root = str(Path(__file__).resolve().parent.parent)  # the workers import this very package
     os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     with tempfile.TemporaryDirectory(prefix="autospace-dist-") as tmp:

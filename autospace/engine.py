@@ -82,6 +82,13 @@ class Running:
 
     def __init__(self, device: torch.device, sums=(0.0, 0, 0)):
         self.sums = torch.tensor([float(v) for v in sums], dtype=torch.float64, device=device)
+        #: how many times :meth:`reset` ran (the progress lines difference the sums between resets)
+        self.resets = 0
+
+    def reset(self) -> None:
+        """Start the sums again from zero (e.g. per epoch)."""
+        self.sums.zero_()
+        self.resets += 1
 
     def add(self, logits: torch.Tensor, labels: torch.Tensor, loss: torch.Tensor) -> None:
         with torch.no_grad():
@@ -189,6 +196,7 @@ class Progress:
     _t0: float = field(default_factory=time.perf_counter)
     _images: float = 0.0
     _last: list = field(default_factory=lambda: [0.0, 0.0, 0.0])
+    _resets: int = 0
     _bar: object = None
 
     def start(self, done: int) -> None:
@@ -209,6 +217,8 @@ class Progress:
         if not D.is_main():
             return True
         sums = stats.local()
+        if stats.resets != self._resets:  # the sums started again since the last line
+            self._last, self._resets = [0.0, 0.0, 0.0], stats.resets
         loss, correct, seen = (a - b for a, b in zip(sums, self._last))
         self._last = sums
         elapsed = time.perf_counter() - self._t0

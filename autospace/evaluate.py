@@ -12,19 +12,12 @@ from .counter import network_cost
 from .data import Splits
 from .errors import SpecError
 from .loader import GlobalBatches, make_loader
-from .options import Option, read_options
+from .options import read_options
 from .profile import hook_cost
 from .runtime import load_checkpoint
 from .files import write_json
+from .sections import EVALUATE
 from .spec import load_spec
-from .train import check_arch_data
-
-OPTIONS = {
-    "batch_size": Option(500, int, low=1),
-    "latency_warmup": Option(10, int, low=0),
-    "latency_repeats": Option(50, int, low=1),
-}
-
 
 def cpu_latency_ms(model: torch.nn.Module, input_shape: tuple[int, ...], warmup: int, repeats: int) -> float:
     """Median wall time (ms) of one forward pass at batch 1 on the CPU, in eval mode."""
@@ -63,10 +56,10 @@ def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = No
     ``arch_path``. ``config``: ``batch_size``, ``latency_warmup``, ``latency_repeats``. MAdds are
     analytic and checked against the forward-hook count of the built module. ``labels`` (e.g.
     space, algorithm, seed) are written into the result as given."""
-    opts = read_options(config, "evaluate", OPTIONS)
+    opts = read_options(config, "evaluate", EVALUATE)
     spec = load_spec(arch_path)
     splits = Splits(data_dir)
-    check_arch_data(spec, splits, arch_path)
+    splits.check_fits(spec, source=str(arch_path))
     state = load_checkpoint(model_path)
     if state.get("arch") != spec.dumps():
         raise SpecError("arch", f"the weights are for another architecture than {arch_path}", source=str(model_path))

@@ -26,9 +26,6 @@ from .errors import SpecError
 
 FASHION_MNIST_MEAN, FASHION_MNIST_STD = 0.2860, 0.3530
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
-#: ``augmentation`` values: pad-crop and flip (small images), the ImageNet recipe, none (the
-#: evaluation transform).
-AUGMENTATIONS = ("crop_flip", "random_resized_crop", "none")
 #: Eval resize: the shorter side to resolution / 0.875 (256 for 224), then the centre crop.
 EVAL_CROP_FRACTION = 0.875
 

@@ -22,8 +22,8 @@ class Option:
     """One key: its default, type (``int``, ``float``, ``str``, ``bool``, ``list``), allowed values
     and relations to other keys.
 
-    ``at_most`` / ``below``: the dotted key of a number this value must not exceed / must stay
-    under (skipped while that key is null); ``unless``: a (dotted key, value) pair under which
+    ``at_most`` / ``below``: the dotted key (or a tuple of them) of a number this value must not
+    exceed / must stay under (skipped while that key is null); ``unless``: a (dotted key, value) pair under which
     those two do not apply; ``needs``: (value, dotted key, required value) triples: this key
     may take ``value`` only where the other key has the required value. ``finite=False``
     documents a number that may be NaN or infinite (every other number must be finite);
@@ -38,8 +38,8 @@ class Option:
     low_open: bool = False  # ``low`` itself is excluded
     high_open: bool = False  # ``high`` itself is excluded
     words: tuple = ()  # strings allowed besides values of ``kind`` (e.g. ``auto``)
-    at_most: str | None = None
-    below: str | None = None
+    at_most: str | tuple | None = None
+    below: str | tuple | None = None
     unless: tuple | None = None
     needs: tuple = ()
     finite: bool = True
@@ -117,12 +117,13 @@ def _relations(values: dict, section: str, options: Table, known) -> None:
                 raise SpecError(field, f"{own} needs {other}: {required} ({other} is {known(other)})", value)
         if value is None or (opt.unless is not None and known(opt.unless[0]) in (opt.unless[1], UNKNOWN)):
             continue
-        for other, strict in ((opt.at_most, False), (opt.below, True)):
-            limit = None if other is None else known(other)
-            if limit in (None, UNKNOWN) or not (value >= limit if strict else value > limit):
-                continue
-            but = f" unless {opt.unless[0]} is {opt.unless[1]}" if opt.unless else ""
-            raise SpecError(field, f"must be {'<' if strict else '<='} {other} ({limit}){but}", value)
+        for others, strict in ((opt.at_most, False), (opt.below, True)):
+            for other in (others,) if isinstance(others, str) else others or ():
+                limit = known(other)
+                if limit in (None, UNKNOWN) or not (value >= limit if strict else value > limit):
+                    continue
+                but = f" unless {opt.unless[0]} is {opt.unless[1]}" if opt.unless else ""
+                raise SpecError(field, f"must be {'<' if strict else '<='} {other} ({limit}){but}", value)
 
 
 def read_options(data, section: str, options: Table, config: dict | None = None) -> dict:

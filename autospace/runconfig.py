@@ -48,12 +48,9 @@ RUN_OPTIONS = {
 
 def option_tables() -> dict:
     """Every option table of a run's config: section -> table (``""``: the top level)."""
-    from .datasets import OPTIONS as DATA
-    from .distributed import OPTIONS as DISTRIBUTED
-    from .evaluate import OPTIONS as EVALUATE
     from .evolution.config import OPTIONS as EVOLUTION
     from .nas.config import OPTIONS as NAS
-    from .train import OPTIONS as TRAIN
+    from .sections import DATA, DISTRIBUTED, EVALUATE, TRAIN
 
     return {"": RUN_OPTIONS, "data": DATA, "distributed": DISTRIBUTED, "evolution": EVOLUTION, "nas": NAS,
             "train": TRAIN, "evaluate": EVALUATE}
@@ -63,12 +60,15 @@ def check_run_config(config: dict) -> None:
     """The library's own checks of each section (types, ranges, relations between keys)."""
     from .backbone import get_backbone
     from .cells import CellSpace
+    from .sections import check_backbone_data
     from .space import HAND_DESIGNED
+    from .spec import data_fields
 
     try:
-        get_backbone(config["backbone"])
+        backbone = get_backbone(config["backbone"])
     except SpecError as err:
         raise err if err.field.startswith("backbone") else err.within("backbone") from None
+    check_backbone_data(data_fields(backbone.skeleton), config["data"])
     try:
         CellSpace.from_dict(config["cell_space"])
     except SpecError as err:
@@ -85,7 +85,7 @@ def _section_checks():
     across sections (each raises SpecError naming the key)."""
     from .evolution.config import SearchConfig
     from .nas.config import NASConfig
-    from .train import TrainRecipe
+    from .sections import TrainRecipe
 
     tables = option_tables()
     return [lambda c: read_options({k: c[k] for k in RUN_OPTIONS}, "", RUN_OPTIONS, c),
@@ -94,7 +94,8 @@ def _section_checks():
                                                                   "evolution")}),
             lambda c: NASConfig.from_dict(c["nas"]),
             lambda c: TrainRecipe.from_dict(c["train"], c),
-            lambda c: read_options(c["evaluate"], "evaluate", tables["evaluate"])]
+            lambda c: read_options(c["evaluate"], "evaluate", tables["evaluate"]),
+            lambda c: read_options(c["distributed"], "distributed", tables["distributed"], c)]
 
 
 def validation_error(config: dict, schema: dict) -> SpecError | None:

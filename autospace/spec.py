@@ -162,6 +162,25 @@ def block_positions(spec: ArchSpec) -> list[BlockPosition]:
     return out
 
 
+#: What the data fixes of a network; a split file (``split.json``) holds the data's value of each.
+DATA_FIELDS = ("in_channels", "resolution", "num_classes")
+
+
+def data_fields(spec: ArchSpec) -> dict:
+    """The network's values of :data:`DATA_FIELDS`."""
+    return {key: getattr(spec, key) for key in DATA_FIELDS}
+
+
+def check_fits_data(network: dict, data: dict, prefix: str = "", where: str = "the data",
+                    source: str | None = None) -> None:
+    """Raise SpecError naming ``prefix + field`` for the first of :data:`DATA_FIELDS` that both
+    ``network`` and ``data`` (e.g. a split document) give and that differ: a 1-channel network
+    on RGB images, or a 10-class head on 3 classes, is refused before it reaches torch."""
+    for key in DATA_FIELDS:
+        if key in network and key in data and network[key] != data[key]:
+            raise SpecError(prefix + key, f"does not match {where} ({data[key]})", network[key], source=source)
+
+
 def block_to_json(block: Block) -> dict:
     if isinstance(block, Cell):
         return {"type": "cell", "cell": str(block)}

@@ -17,6 +17,8 @@ from .zoo import BUILTIN
 
 PAPER_FILE = Path(__file__).with_name("paper_numbers.yaml")
 NOT_RUN = "not run"
+#: T3's variant cell for a paper point outside this config's budget grid.
+NOT_IN_GRID = "not in variants.budgets (config/full-grid.yaml runs every paper point)"
 NO_SPEC = "no spec: architecture not released"
 NOT_REPORTED = "not reported by the paper"
 
@@ -31,10 +33,11 @@ def _diff(ours, theirs, digits: int):
     return round(ours - theirs, digits)
 
 
-def t1_imagenet(trained: dict[str, float] | None = None) -> list[dict]:
+def t1_imagenet(trained: dict[str, float] | None = None, compared: bool = True) -> list[dict]:
     """T1: each ImageNet model's params and MAdds (paper vs recomputed from our spec of it) and
     top-1 (paper vs this run, for models this run trained on ImageNet: ``trained`` maps the
-    model name to its top-1 in %)."""
+    model name to its top-1 in %). ``compared=False``: the run is not set against the paper's
+    top-1 at all (not ImageNet), and its top-1 cells say so."""
     trained = trained or {}
     rows = []
     for entry in paper_numbers()["imagenet"]:
@@ -43,7 +46,7 @@ def t1_imagenet(trained: dict[str, float] | None = None) -> list[dict]:
             params, madds = round(cost.params / 1e6, 2), round(cost.madds / 1e6, 1)
         else:
             params = madds = NO_SPEC
-        top1 = trained.get(entry["model"], NOT_RUN)
+        top1 = trained.get(entry["model"], NOT_RUN) if compared else NOT_COMPARED
         rows.append({"model": entry["model"],
                      "params_m_paper": entry["params_m"], "params_m_ours": params,
                      "params_m_diff": _diff(params, entry["params_m"], 2),
@@ -190,10 +193,17 @@ def write_experiment_tables(args: dict, out_dir: str | Path) -> None:
             write_table(rows, out_dir / name)
 
 
+def t1_of_run(metrics_files, budget_madds: int, paper_comparison: str) -> list[dict]:
+    """T1 of a run: with this run's learned-space top-1 where the run is declared as ImageNet
+    (``paper_comparison: imagenet``), else not compared."""
+    if paper_comparison != "imagenet":
+        return t1_imagenet(compared=False)
+    return t1_imagenet(trained_top1(metrics_files, budget_madds))
+
+
 def trained_top1(metrics_files, budget_madds: int) -> dict[str, float]:
     """For an ImageNet run: the learned space's mean test top-1 (%) as this run's number for the
     AutoSpace-PNAS row of the same MAdds budget, if the budget is one of the paper's points."""
-
 
     learned = [read_json(f, "metrics")["top1"] for f in metrics_files if read_json(f, "metrics").get("space") == "learned"]
     rows = [e for e in paper_numbers()["imagenet"] if e["model"].startswith("AutoSpace")
@@ -281,7 +291,6 @@ def t2_spaces(metrics_files, budget_madds: int, paper_comparison: str) -> list[d
 def mean_cell_madds(space_file) -> float:
     """Mean MAdds of the candidate cells of a space document, over layers and candidates."""
 
-
     doc = read_json(space_file, "space")
     return statistics.fmean(c["madds"] for layer in doc["layers"] for c in layer["candidates"])
 
@@ -296,7 +305,7 @@ def t3_budgets(runs: dict[float, dict], paper_comparison: str) -> list[dict]:
     rows = []
     for point in sorted(set(paper) | set(runs)):
         run = runs.get(point)
-        row = {"paper_point_m": point, "variant": run["name"] if run else NOT_RUN,
+        row = {"paper_point_m": point, "variant": run["name"] if run else NOT_IN_GRID,
                "budget_m": round(run["budget_madds"] / 1e6, 3) if run else NOT_RUN,
                "space_mean_cell_madds_k": round(mean_cell_madds(run["space"]) / 1e3, 1) if run else NOT_RUN}
         ours = seed_stats(_read(run["metrics"]) if run else [])

@@ -2,7 +2,7 @@
 resumable mid-epoch from ``state_dir/last.pt``.
 
 Recipe keys (``train`` section, or a YAML/JSON recipe file) and defaults follow the method doc
-(SGD Nesterov, cosine schedule with linear warm-up, label smoothing 0.1); see ``OPTIONS``.
+(SGD Nesterov, cosine schedule with linear warm-up, label smoothing 0.1); see :data:`autospace.sections.TRAIN`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ from __future__ import annotations
 import copy
 import functools
 import math
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -20,83 +19,14 @@ from .builder import build_network
 from .data import Splits
 from .engine import Compute, Loop, Rows, StateFile, check_finite, evaluate, fingerprint, loss_sum, run
 from .errors import SpecError
-from .loader import AUGMENTATIONS, GlobalBatches, make_loader
-from .options import Option, check_step_config, load_mapping, read_options
+from .loader import GlobalBatches, make_loader
+from .options import check_step_config
+from .sections import TrainRecipe
 from .runtime import pick_device, save_checkpoint, seed_everything
 from .files import to_csv, write_json, write_text
-from .spec import ArchSpec, load_spec
+from .spec import load_spec
 
-OPTIONS = {
-    "optimizer": Option("nesterov", str, choices=("sgd", "nesterov", "adamw")),
-    "lr": Option(0.05, float, low=0, low_open=True),
-    "momentum": Option(0.9, float, low=0, high=1),
-    "weight_decay": Option(5e-5, float, low=0),
-    "epochs": Option(4, int, low=1),
-    "warmup_epochs": Option(0.5, float, low=0, at_most="train.epochs"),
-    "batch_size": Option(128, int, low=1),
-    "label_smoothing": Option(0.1, float, low=0, high=0.99),
-    "augmentation": Option("crop_flip", str, choices=AUGMENTATIONS,
-                           needs=(("random_resized_crop", "data.dataset", "imagefolder"),)),
-    "crop_padding": Option(2, int, low=0, high=16),
-    "randaugment": Option(None, int, low=1, high=30, nullable=True),
-    "color_jitter": Option(0.0, float, low=0, high=1),
-    "ema_decay": Option(None, float, low=0, high=0.99999, low_open=True, nullable=True),
-    "checkpoint_every_steps": Option(50, int, low=0),
-    "log_every_steps": Option(20, int, low=0),
-    "amp": Option("bf16", str, choices=("bf16", "fp16", "none")),
-    "channels_last": Option(True, bool),
-    "val_size": Option(0, int, low=0, below="data.train_size"),
-}
 LOG_FIELDS = ["epoch", "lr", "train_loss", "train_acc", "val_loss", "val_acc"]
-
-
-@dataclass(frozen=True)
-class TrainRecipe:
-    """A final-training recipe. ``warmup_epochs`` of linear warm-up, then cosine decay to 0 (both
-    per step). ``augmentation`` ``crop_flip``: random crop after ``crop_padding`` pixels of
-    background padding, and horizontal flip. ``ema_decay``: keep an exponential moving average
-    of the weights and save it as the final model (null: off). ``checkpoint_every_steps``: also
-    write the resumable state every that many steps (it is always written at epoch ends);
-    ``log_every_steps``: a progress line every that many steps. ``amp`` applies on CUDA
-    only; ``channels_last`` on every device. ``val_size``: images of the train split held out for
-    the per-epoch log (0: none)."""
-
-    optimizer: str
-    lr: float
-    momentum: float
-    weight_decay: float
-    epochs: int
-    warmup_epochs: float
-    batch_size: int
-    label_smoothing: float
-    augmentation: str
-    crop_padding: int
-    randaugment: int | None
-    color_jitter: float
-    ema_decay: float | None
-    checkpoint_every_steps: int
-    log_every_steps: int
-    amp: str
-    channels_last: bool
-    val_size: int
-
-    @classmethod
-    def from_dict(cls, data, config: dict | None = None) -> "TrainRecipe":
-        """From a ``train`` mapping; given the whole run ``config``, its relations to the data too."""
-        return cls(**read_options(data, "train", OPTIONS, config))
-
-    @classmethod
-    def load(cls, value) -> "TrainRecipe":
-        """From a ``train`` mapping or the path of a recipe file (errors then name the file)."""
-        if isinstance(value, (str, Path)):
-            try:
-                return cls.from_dict(load_mapping(value, "train"))
-            except SpecError as err:
-                raise err.within(source=str(value)) from None
-        return cls.from_dict(value)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int) -> float:
@@ -114,13 +44,6 @@ def make_optimizer(model: torch.nn.Module, recipe: TrainRecipe) -> torch.optim.O
     if recipe.optimizer == "adamw":
         return torch.optim.AdamW(groups, lr=recipe.lr)
     return torch.optim.SGD(groups, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.optimizer == "nesterov")
-
-
-def check_arch_data(spec: ArchSpec, splits: Splits, arch_path) -> None:
-    for key in ("in_channels", "resolution", "num_classes"):
-        if getattr(spec, key) != getattr(splits, key):
-            raise SpecError(key, f"does not match the data ({getattr(splits, key)})", getattr(spec, key),
-                            source=str(arch_path))
 
 
 def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -> None:
@@ -141,7 +64,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     recipe = TrainRecipe.load(config.get("train"))
     spec = load_spec(arch_path)
     splits = Splits(data_dir)
-    check_arch_data(spec, splits, arch_path)
+    splits.check_fits(spec, source=str(arch_path))
     if recipe.augmentation == "random_resized_crop" and splits.in_memory:
         raise SpecError("train.augmentation", "random_resized_crop needs an image folder (data.dataset: "
                         "imagefolder); use crop_flip for in-memory images", recipe.augmentation)
@@ -167,7 +90,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     train_set = splits.dataset("train", recipe.augmentation, padding=recipe.crop_padding,
                                randaugment=recipe.randaugment, color_jitter=recipe.color_jitter,
                                indices=train_idx.tolist(), decode=settings.jpeg_decode)
-    workers = settings.workers(splits.in_memory)
+    workers = settings.workers(splits.in_memory, torch.get_num_threads())
     batches = GlobalBatches(len(train_set), recipe.batch_size, seed, rank=D.rank(), world=D.world_size())
     loader = make_loader(train_set, batches, workers, pin_memory=cuda)
     if recipe.val_size:
@@ -211,7 +134,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
 
     def end_of_epoch(epoch: int, running) -> None:
         sums = running.total()
-        running.sums.zero_()
+        running.reset()
         final.eval()
         val = evaluate(final, val_loader, val_batches, compute) if recipe.val_size else None
         final.train()

@@ -17,7 +17,7 @@ import torch
 from autospace.compare import run_comparison
 from autospace.tables import comparison_markdown
 from autospace.data import prepare_fashion_mnist
-from autospace.evolution import export_space, run_generation, warmup
+from autospace.evolution.steps import export_space, run_generation, warmup
 from autospace.space import proxylessnas_space, reference_space
 
 from .common import machine, write_section

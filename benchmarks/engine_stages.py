@@ -10,8 +10,8 @@ repo = sys.argv[1]; sys.path.insert(0, repo)
 import torch, yaml
 torch.set_num_threads(1)
 from autospace import data
-from autospace.evolution import warmup, run_generation
-from autospace.nas import search
+from autospace.evolution.steps import run_generation, warmup
+from autospace.nas.search import search
 from autospace.train import train
 cfg = yaml.safe_load(open(Path(repo) / "config/config.yaml"))
 tmp = Path(tempfile.mkdtemp())

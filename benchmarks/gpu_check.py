@@ -177,8 +177,8 @@ def run_stages(cfg: dict, work: Path, prepare, report: Report, label: str, deadl
     ``prepare(data_dir)`` makes the data. Stops (saying so) once ``deadline`` is passed; a
     loader that stalls fails its stage (:func:`stall_guard`)."""
     from autospace.evaluate import evaluate
-    from autospace.evolution import export_space, run_generation, warmup
-    from autospace.nas import search
+    from autospace.evolution.steps import export_space, run_generation, warmup
+    from autospace.nas.search import search
     from autospace.space import hand_designed_space
     from autospace.train import train
 
@@ -241,6 +241,7 @@ def part_stages(report: Report, smoke: bool, args) -> None:
 
     from autospace.data import DEBIAN_ROOT, FASHION_MNIST_FILES, prepare_imagefolder
     from autospace.datasets import prepare
+    from autospace.sections import FASHION_MNIST_FIELDS
 
     from .bench_loader import make_jpegs
 
@@ -259,7 +260,8 @@ def part_stages(report: Report, smoke: bool, args) -> None:
 
     def prepare_fmnist(data_dir: Path) -> None:
         if found:
-            prepare({**cfg["data"], "root": str(found), "download": False}, cfg["seed"], data_dir, 28)
+            prepare({**cfg["data"], "root": str(found), "download": False}, cfg["seed"], data_dir,
+                    FASHION_MNIST_FIELDS)
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
             synthetic_fashion_mnist(data_dir, cfg["data"], cfg["seed"])

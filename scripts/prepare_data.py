@@ -8,4 +8,4 @@ from autospace.provenance import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     prepare(snakemake.params.data, snakemake.params.seed, Path(snakemake.output.split).parent,  # noqa: F821
-            snakemake.params.resolution)  # noqa: F821
+            snakemake.params.network)  # noqa: F821

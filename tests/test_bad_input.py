@@ -13,7 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import yaml
 
-from workflow_helpers import TINY, env, project_copy, snakemake, tiny_config
+from autospace.sections import FASHION_MNIST_FIELDS
+from workflow_helpers import IMAGEFOLDER_BACKBONE, TINY, env, project_copy, snakemake, tiny_config
 
 pytestmark = pytest.mark.workflow
 
@@ -52,6 +53,8 @@ CONFIG_CASES = [
     ({"train": {"warmup_epochs": 5}}, "train.warmup_epochs"),  # the tiny config trains 4 epochs
     ({"experiment": "a" * 300}, "experiment"),  # was a PeriodicWildcardError from train.smk
     ({"paper_comparison": "imagenet"}, "paper_comparison"),  # Fashion-MNIST is not ImageNet
+    ({"distributed": {"processes": 3}, "nas": {"batch_size": 2}}, "distributed.processes"),  # a rank with no data
+    ({"backbone": IMAGEFOLDER_BACKBONE}, "backbone.in_channels"),  # RGB backbone, 1-channel Fashion-MNIST
 ]
 
 
@@ -118,7 +121,7 @@ def truncated_checkpoint(good, tmp):
     shutil.copytree(good / "search/warmup", prev)
     data = (prev / "checkpoint.pt").read_bytes()
     (prev / "checkpoint.pt").write_bytes(data[:len(data) // 2])
-    call = ("autospace.evolution", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
+    call = ("autospace.evolution.steps", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
     return call, prev / "checkpoint.pt", "checkpoint"
 
 
@@ -129,7 +132,7 @@ def unknown_operator_in_population(good, tmp):
     member = doc["layers"][0]["members"][0]
     member["cell"] = re.sub(r"(edges=0>\d+:)\w+", r"\1conv2x2", member["cell"], count=1)
     (prev / "population.json").write_text(json.dumps(doc))
-    call = ("autospace.evolution", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
+    call = ("autospace.evolution.steps", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
     return call, prev / "population.json", "layers[0].members[0].cell"
 
 
@@ -138,7 +141,7 @@ def space_missing_fields(good, tmp):
     doc = json.loads((good / "spaces/reference.json").read_text())
     del doc["layers"]
     space.write_text(json.dumps(doc))
-    call = ("autospace.nas", "search", [_nas_config(), str(space), str(good / "data"), "OUT"])
+    call = ("autospace.nas.search", "search", [_nas_config(), str(space), str(good / "data"), "OUT"])
     return call, space, "layers"
 
 
@@ -146,7 +149,7 @@ def impossible_budget(good, tmp):
     space = tmp / "space.json"
     shutil.copy(good / "spaces/reference.json", space)
     nas = _nas_config(budget_madds=1000, budget_ratio=None)
-    call = ("autospace.nas", "search", [nas, str(space), str(good / "data"), "OUT"])
+    call = ("autospace.nas.search", "search", [nas, str(space), str(good / "data"), "OUT"])
     return call, None, "nas.budget"  # a config value: the message names the key and the space
 
 
@@ -161,7 +164,7 @@ def truncated_model(good, tmp):
 
 def wrong_dataset_path(good, tmp):
     data = {**tiny_config()["data"], "root": str(tmp / "nowhere")}
-    return ("autospace.datasets", "prepare", [data, 0, "OUT", 28]), None, "data.root"
+    return ("autospace.datasets", "prepare", [data, 0, "OUT", FASHION_MNIST_FIELDS]), None, "data.root"
 
 
 def dataset_wrong_md5(good, tmp):
@@ -174,7 +177,7 @@ def dataset_wrong_md5(good, tmp):
     raw[100] = (raw[100] + 1) % 10
     labels.write_bytes(gzip.compress(bytes(raw)))
     cfg = {**tiny_config()["data"], "root": str(root)}
-    return ("autospace.datasets", "prepare", [cfg, 0, "OUT", 28]), labels, "md5"
+    return ("autospace.datasets", "prepare", [cfg, 0, "OUT", FASHION_MNIST_FIELDS]), labels, "md5"
 
 
 def architecture_not_a_spec(good, tmp):

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from autospace.options import Option, check_finite_numbers, lookup
 from autospace.runconfig import config_error, option_tables
 from autospace.errors import SpecError
-from workflow_helpers import REPO, merged_config, tiny_config
+from workflow_helpers import IMAGEFOLDER_BACKBONE, REPO, merged_config, tiny_config
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 BASES = {"tiny": tiny_config(), "default": merged_config("config/config.yaml"),
@@ -91,7 +91,7 @@ def broken_configs(draw):
             assume(lookup(base, other) != required)
             return _set(base, key, own), key
         assume(opt.unless is None or lookup(base, opt.unless[0]) != opt.unless[1])
-        limit = lookup(base, opt.at_most or opt.below)
+        limit = lookup(base, draw(st.sampled_from(_keys(opt.at_most or opt.below))))
         assume(limit is not None)
         low = 0 if opt.below else 1 if opt.kind is int else 1e-3
         excess = draw(st.integers(low, 1000) if opt.kind is int else st.floats(low, 1e3))
@@ -140,11 +140,16 @@ def test_at_least_200_broken_configs_were_tried():
     assert len(GENERATED) >= 200 and len(set(GENERATED)) >= 50, (len(GENERATED), len(set(GENERATED)))
 
 
+def _keys(others) -> tuple:
+    """An ``at_most``/``below`` value as a tuple of dotted keys."""
+    return (others,) if isinstance(others, str) else tuple(others or ())
+
+
 def _relations():
     out = set()
     for key, opt in OPTIONS:
-        out |= {(key, "<=", opt.at_most)} if opt.at_most else set()
-        out |= {(key, "<", opt.below)} if opt.below else set()
+        out |= {(key, "<=", other) for other in _keys(opt.at_most)}
+        out |= {(key, "<", other) for other in _keys(opt.below)}
         out |= {(key, "needs", other) for _, other, _ in opt.needs}
     return out
 
@@ -157,7 +162,10 @@ def test_the_relations_of_the_config_are_declared_next_to_their_keys():
             ("train.warmup_epochs", "<=", "train.epochs"),
             ("train.val_size", "<", "data.train_size"),
             ("train.augmentation", "needs", "data.dataset"),
-            ("paper_comparison", "needs", "data.dataset")} <= _relations()
+            ("paper_comparison", "needs", "data.dataset"),
+            ("distributed.processes", "<=", "train.batch_size"),
+            ("distributed.processes", "<=", "nas.batch_size"),
+            ("distributed.processes", "<=", "evolution.batch_size")} <= _relations()
 
 
 @pytest.mark.parametrize("changes", [
@@ -165,7 +173,8 @@ def test_the_relations_of_the_config_are_declared_next_to_their_keys():
     {"nas.algorithm": "random", "nas.warmup_epochs": 5},  # random has no warm-up to bound
     {"train.warmup_epochs": 2.0},  # = epochs
     {"data.train_size": None, "train.val_size": 10_000},  # all of the training set: checked by the step
-    {"data.dataset": "imagefolder", "train.augmentation": "random_resized_crop", "paper_comparison": "imagenet"},
+    {"data.dataset": "imagefolder", "train.augmentation": "random_resized_crop", "paper_comparison": "imagenet",
+     "backbone": IMAGEFOLDER_BACKBONE},  # classes not counted: root/train is missing (the data step names it)
 ])
 def test_a_relation_at_its_limit_or_switched_off_is_accepted(changes):
     cfg = BASES["tiny"]
@@ -218,3 +227,46 @@ def test_a_key_may_document_that_it_takes_non_finite_numbers():
     with pytest.raises(SpecError, match="finite"):
         Option(0.1, float).check(math.inf, "s.lr")
 
+
+
+def test_the_backbone_is_checked_against_the_data_at_start_up(tmp_path):
+    """Channels and classes are known before the data step runs (Fashion-MNIST: 1 channel, 10
+    classes; an ImageFolder: RGB, one class per folder of root/train), so a backbone that cannot
+    take the data is refused at start-up by its key, not by torch hours later."""
+    tiny = BASES["tiny"]
+    line = config_error(_set(tiny, "backbone", IMAGEFOLDER_BACKBONE), SCHEMA, SOURCE)
+    assert line == f"{SOURCE}: backbone.in_channels: does not match data.dataset fashion_mnist (1) (got 3)"
+    for name in ("cat", "dog", "fox"):
+        (tmp_path / "train" / name).mkdir(parents=True)
+    folder = _set(tiny, "data", {**tiny["data"], "dataset": "imagefolder", "root": str(tmp_path)})
+    assert config_error(_set(folder, "backbone", IMAGEFOLDER_BACKBONE), SCHEMA, SOURCE) is None
+    line = config_error(_set(folder, "backbone", {**IMAGEFOLDER_BACKBONE, "num_classes": 2}), SCHEMA, SOURCE)
+    assert line == f"{SOURCE}: backbone.num_classes: does not match data.dataset imagefolder at {tmp_path} (3) (got 2)"
+    line = config_error(_set(folder, "backbone", "fmnist_small"), SCHEMA, SOURCE)
+    assert line.startswith(f"{SOURCE}: backbone.in_channels: does not match data.dataset imagefolder"), line
+
+
+def test_a_step_refuses_a_backbone_that_does_not_fit_its_data(tiny_data, tmp_path):
+    """Past start-up (the library called directly), the steps that read the data check it too."""
+    from autospace.evolution.steps import warmup
+
+    tiny = tiny_config()
+    config = {**{k: tiny[k] for k in ("seed", "cell_space", "evolution")}, "device": "cpu",
+              "backbone": IMAGEFOLDER_BACKBONE}
+    with pytest.raises(SpecError, match=r"^backbone\.in_channels: does not match the data in .* \(1\) \(got 3\)$"):
+        warmup(config, tiny_data, tmp_path / "out", tmp_path / "state")
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_library_defaults_are_config_yaml():
+    """One set of defaults: every option a library table declares defaults to what
+    config/config.yaml writes (a step called without a key behaves as the workflow's default
+    run), and config.yaml writes every one of them."""
+    written = yaml.safe_load((REPO / "config/config.yaml").read_text())
+    # the one documented difference: null means "1.0 x the reference, unless nas.budget_madds is given"
+    resolved = {"nas.budget_ratio": 1.0}
+    for key, opt in OPTIONS:
+        assert lookup(written, key) == resolved.get(key, opt.default), key
+    from autospace.nas.config import NASConfig
+
+    assert NASConfig.from_dict({}).budget_ratio == 1.0

@@ -8,10 +8,11 @@ import pytest
 import torch
 from evolution_helpers import TWO_LAYERS, tiny_config
 
+from autospace import distributed as D
 from autospace.backbone import get_backbone
 from autospace.errors import SpecError
-from autospace.evolution import run_generation, warmup
-from autospace.nas import search
+from autospace.evolution.steps import run_generation, warmup
+from autospace.nas.search import search
 from autospace.runtime import load_checkpoint
 from autospace.space import proxylessnas_space
 from autospace.train import train
@@ -106,3 +107,11 @@ def test_bad_distributed_section_names_the_key(tmp_path, tiny_data):
     with pytest.raises(SpecError, match="distributed.backend"):
         warmup({**SEARCH, "distributed": {"backend": "mpi"}}, tiny_data, tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+def test_nccl_on_the_cpu_is_refused_naming_the_key():
+    """nccl moves CUDA tensors only: on a CPU job it would fail inside the launcher with a
+    traceback per rank; it is refused before any process starts."""
+    with pytest.raises(SpecError) as info:
+        D.launch("autospace.nas.search:search", {"device": "cpu", "distributed": {"processes": 2, "backend": "nccl"}})
+    assert info.value.field == "distributed.backend" and "gloo" in str(info.value)

@@ -9,7 +9,9 @@ from autospace.backbone import get_backbone
 from autospace.counter import network_cost
 from autospace.errors import SpecError
 from autospace.cells import parse_cell
-from autospace.evolution import SearchConfig, export_space, run_generation, steps, warmup
+from autospace.evolution import steps
+from autospace.evolution.config import SearchConfig
+from autospace.evolution.steps import export_space, run_generation, warmup
 from autospace.evolution.supernet import Supernet
 from autospace.runtime import load_checkpoint
 from autospace.files import read_json, write_json

@@ -12,7 +12,8 @@ from autospace.builder import build_network
 from autospace.cells import CellSpace, random_cell
 from autospace.counter import madds_budget, network_cost
 from autospace.errors import SpecError
-from autospace.nas import NASConfig, repair, search
+from autospace.nas.config import NASConfig
+from autospace.nas.search import repair, search
 from autospace.nas.search import proxyless_alpha_grad
 from autospace.profile import hook_cost
 from autospace.space import Candidate, SearchSpace, backbone_data, proxylessnas_space, reference_space
@@ -161,7 +162,7 @@ def test_killed_nas_resumes_from_its_step_and_gives_identical_outputs(tmp_path, 
     search(config, tmp_path / "space.json", tiny_data, tmp_path / "straight", tmp_path / "state_straight")
     assert not (tmp_path / "state_straight" / "state.pt").exists()  # removed after the outputs
     # 4 steps an epoch: killed after the state of global step 5, in the architecture epoch
-    kill_after_state("autospace.nas:search", (1, 1), config, tmp_path / "space.json", tiny_data, tmp_path / "out",
+    kill_after_state("autospace.nas.search:search", (1, 1), config, tmp_path / "space.json", tiny_data, tmp_path / "out",
                      tmp_path / "state")
     assert (tmp_path / "state" / "state.pt").is_file()
     assert not (tmp_path / "out" / "arch.json").exists()

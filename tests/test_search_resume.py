@@ -6,7 +6,7 @@ from pathlib import Path
 
 from evolution_helpers import kill_after_state, tiny_config
 
-from autospace.evolution import run_generation, warmup
+from autospace.evolution.steps import run_generation, warmup
 from autospace.runtime import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -42,6 +42,16 @@ def test_t1_puts_recomputed_counts_beside_the_papers():
         assert abs(row["params_m_diff"]) <= 0.1
 
 
+def test_t1_of_a_run_not_declared_imagenet_says_not_compared(tmp_path):
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"space": "learned", "top1": 0.9}')
+    rows = tables.t1_of_run([metrics], 340_000_000, "none")
+    assert {r["top1_ours"] for r in rows} == {tables.NOT_COMPARED} == {r["top1_diff"] for r in rows}
+    compared = {r["model"]: r for r in tables.t1_of_run([metrics], 340_000_000, "imagenet")}
+    assert compared["AutoSpace-PNAS 340M"]["top1_ours"] == 90.0
+    assert compared["EfficientNet-B0"]["top1_ours"] == tables.NOT_RUN
+
+
 def test_t1_takes_this_runs_top1():
     rows = {r["model"]: r for r in tables.t1_imagenet({"AutoSpace-PNAS 340M": 70.05})}
     assert rows["AutoSpace-PNAS 340M"]["top1_ours"] == 70.05
@@ -128,7 +138,8 @@ def test_t3_has_every_paper_point_and_says_what_was_not_run(tmp_path):
     assert sorted(rows) == [175, 340, 430, 570, 650]
     assert rows[340]["space_mean_cell_madds_k"] == 0.2 and rows[340]["top1_mean"] == 70.0
     assert rows[340]["top1_diff"] == round(70.0 - 75.3, 2) and rows[340]["params_m_paper"] == 4.3
-    assert rows[175]["variant"] == tables.NOT_RUN == rows[175]["top1_mean"] == rows[175]["top1_diff"]
+    assert rows[175]["variant"] == tables.NOT_IN_GRID and "full-grid.yaml" in tables.NOT_IN_GRID
+    assert rows[175]["budget_m"] == tables.NOT_RUN == rows[175]["top1_mean"] == rows[175]["top1_diff"]
     assert all(v != "" and v is not None for r in rows.values() for v in r.values())
     mine = {r["paper_point_m"]: r for r in tables.t3_budgets({340: run}, paper_comparison="none")}
     assert mine[340]["top1_mean"] == 70.0 and mine[340]["params_m_paper"] == tables.NOT_COMPARED

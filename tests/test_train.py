@@ -159,3 +159,22 @@ def test_comparison_rows_give_mean_and_sample_std():
     (row,) = comparison_rows(recs)
     assert row["top1_mean"] == pytest.approx(0.6) and row["top1_std"] == pytest.approx(0.1414213562)
     assert "60.00 ± 14.14" in comparison_markdown([row])
+
+
+def test_progress_lines_report_the_interval_since_the_last_line(tmp_path, tiny_data, arch, caplog):
+    """A line every log_every_steps steps: loss and accuracy over the steps since the previous
+    line (or since the epoch's sums started again), so they stay a loss >= 0 and an accuracy in
+    [0, 1] across epoch ends (they once went negative after the per-epoch reset)."""
+    import logging
+    import re
+
+    recipe = {**RECIPE, "val_size": 0, "ema_decay": None, "log_every_steps": 3}  # 5 steps an epoch
+    with caplog.at_level(logging.INFO, logger="autospace"):
+        train({"seed": 0, "device": "cpu", "train": recipe}, arch, tiny_data, tmp_path / "out", tmp_path / "state")
+    pattern = re.compile(r"^train epoch (\d)/2 step (\d+)/(\d+) loss (-?[\d.]+) acc (-?[\d.]+) [\d.]+ img/s ETA "
+                         r"\d+:\d\d:\d\d$")
+    lines = [m.groups() for m in map(pattern.match, caplog.messages) if m]
+    # 160 images in batches of 32: lines after global steps 3, 6, 9 and the last (10)
+    assert [(int(e), int(s), int(n)) for e, s, n, *_ in lines] == [(1, 3, 5), (2, 1, 5), (2, 4, 5), (2, 5, 5)]
+    for epoch, step, _, loss, acc in lines:
+        assert 0 <= float(loss) < 10 and 0 <= float(acc) <= 1, (epoch, step, loss, acc)

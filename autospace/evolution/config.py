@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from ..backbone import Backbone, get_backbone
 from ..cells import Cell, CellSpace, parse_cell, reference_cell
 from ..counter import madds_budget
-from ..distributed import Settings
+from ..sections import Settings
 from ..errors import SpecError
 from ..options import Option, check_step_config, read_options
 
@@ -40,7 +40,7 @@ POPULATION = "evolution.population_size"
 
 #: The ``evolution`` section: each key's default, type, range and relations.
 OPTIONS = {
-    "population_size": Option(32, int, low=1),                         # P
+    "population_size": Option(16, int, low=1),                         # P
     "tournament_size": Option(4, int, low=1, at_most=POPULATION),      # S
     # p_mut: half of the K draws are mutants, half re-sample a tournament winner as it is, so
     # a good cell's fitness keeps being re-measured (p_mut = 1 would never re-score a winner)
@@ -63,7 +63,7 @@ OPTIONS = {
         "budget_ratio": Option(1.0, float, low=0, low_open=True, nullable=True),
         "lambda": Option(1.0, float, low=0),
     },
-    "generations": Option(8, int, low=1),
+    "generations": Option(4, int, low=1),
     "epochs_per_generation": Option(1, int, low=1),
     "warmup": {
         "epochs": Option(1, int, low=0),

@@ -28,7 +28,7 @@ from .. import distributed as D
 from ..backbone import Backbone
 from ..cells import Cell
 from ..data import Splits
-from ..distributed import Settings
+from ..sections import Settings
 from ..engine import Compute, Loop, StateFile, Stream, fingerprint
 from ..loader import GlobalBatches, make_loader
 from ..errors import SpecError
@@ -212,9 +212,10 @@ class _Data:
 
     def __init__(self, data_dir, cfg: SearchConfig, label, compute: Compute):
         splits = Splits(data_dir)
+        splits.check_fits(cfg.backbone.skeleton, "backbone.")
         batch = cfg["batch_size"]
         settings = Settings.from_config({"distributed": cfg.distributed})
-        workers = settings.workers(splits.in_memory)
+        workers = settings.workers(splits.in_memory, torch.get_num_threads())
         # search-train and search-val are read side by side (one val batch per step): the
         # workers are split between them, so the process holds ``loader_workers`` in all
         val_workers = workers // 2

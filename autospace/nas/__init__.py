@@ -1,7 +1,5 @@
-"""NAS inside a layer-wise search space: ProxylessNAS (default), DARTS first order, random."""
+"""NAS inside a layer-wise search space: ProxylessNAS (default), DARTS first order, random.
 
-from .config import ALGORITHMS, NASConfig
-from .search import check_feasible, repair, search
-from .supernet import SuperNet, layer_choices
-
-__all__ = ["ALGORITHMS", "NASConfig", "SuperNet", "check_feasible", "layer_choices", "repair", "search"]
+:mod:`.config` (the ``nas`` section, torch-free), :mod:`.supernet`, :mod:`.search` (``search``,
+``repair``, ``check_feasible``). Nothing is imported here, so reading the config needs no torch.
+"""

@@ -110,7 +110,7 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, c
     sampling draws from a generator seeded by (seed, step), so a resumed run samples what an
     uninterrupted one would. Batches are global: each rank trains on its shard and the
     gradients are summed over the ranks."""
-    workers = settings.workers(splits.in_memory)
+    workers = settings.workers(splits.in_memory, torch.get_num_threads())
     train_set = splits.dataset("search_train", decode=settings.jpeg_decode)
     batches = GlobalBatches(len(train_set), cfg.batch_size, derived_seed(seed, "nas", "train"), rank=D.rank(),
                             world=D.world_size())
@@ -217,6 +217,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
         alphas = [[0.0] * len(c) for c in choices]
     else:
         splits = Splits(data_dir)
+        splits.check_fits(backbone.skeleton, "backbone.")
         net = compute.prepare(SuperNet(space, choices))
         train_supernet(net, cfg, budget, splits, compute, seed, state, settings)
         alphas = [m.alpha.detach().cpu().tolist() for m in net.mixed]

@@ -15,6 +15,7 @@ from autospace.backbone import get_backbone  # noqa: E402
 from autospace.counter import madds_budget  # noqa: E402
 from autospace.options import lookup  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
+from autospace.spec import data_fields  # noqa: E402
 from autospace.variants import budget_points  # noqa: E402
 
 

@@ -5,7 +5,7 @@ rule prepare_data:
     params:
         seed=config["seed"],
         data=config["data"],
-        resolution=get_backbone(config["backbone"]).skeleton.resolution,
+        network=data_fields(get_backbone(config["backbone"]).skeleton),
         lineage=lineage("prepare_data"),
     log:
         log_file("prepare_data"),
