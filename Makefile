@@ -28,7 +28,7 @@ data:
 	fi
 
 test: setup
-	CI=$${CI:-} $(PY) -m pytest -q
+	CI=$${CI:-} $(PY) -m pytest -q --durations=25
 
 # the tests that run neither Snakemake nor DVC nor anything slow: a few minutes, for development
 # (CI and `make test` run everything)
