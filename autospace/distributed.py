@@ -32,6 +32,7 @@ from torch import nn
 from .errors import SpecError
 from .sections import Settings
 
+
 def world_size() -> int:
     return dist.get_world_size() if dist.is_initialized() else 1
 

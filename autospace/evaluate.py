@@ -16,8 +16,9 @@ from .options import read_options
 from .profile import hook_cost
 from .runtime import load_checkpoint
 from .files import write_json
-from .sections import EVALUATE
+from .sections import EVALUATE, Settings
 from .spec import load_spec
+
 
 def cpu_latency_ms(model: torch.nn.Module, input_shape: tuple[int, ...], warmup: int, repeats: int) -> float:
     """Median wall time (ms) of one forward pass at batch 1 on the CPU, in eval mode."""
@@ -74,7 +75,7 @@ def evaluate(arch_path, model_path, data_dir, out_path, config: dict | None = No
     measured = hook_cost(model, shape)
     assert measured == cost, f"analytic {cost} != measured {measured}"
     test = splits.dataset("test", "none")
-    workers = 0 if splits.in_memory else max(1, torch.get_num_threads() - 1)
+    workers = Settings.from_config({}).workers(splits.in_memory, torch.get_num_threads())  # the "auto" rule
     top1, top5, images = topk_accuracy(model, make_loader(test, GlobalBatches(len(test), opts["batch_size"], 0,
                                                                               shuffle=False), workers))
     result = {"arch": str(arch_path), "model": str(model_path), "top1": top1, "top5": top5,

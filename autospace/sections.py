@@ -35,11 +35,11 @@ FASHION_MNIST_FIELDS = {"num_classes": 10, "in_channels": 1, "resolution": 28}
 
 
 def expected_data(data: dict) -> dict:
-    """What the data a ``data`` section names gives a network, known before the data step runs:
-    Fashion-MNIST is 1 x 28 x 28 in 10 classes; an ImageFolder is RGB, in as many classes as
-    ``root/train`` has class folders (not counted while that folder is missing: the data step
-    names it), at the backbone's own resolution (the data step resizes to it)."""
-    data = read_options(data, "data", DATA)
+    """What the data a read ``data`` section (:func:`read_options` with :data:`DATA`) names
+    gives a network, known before the data step runs: Fashion-MNIST is 1 x 28 x 28 in 10
+    classes; an ImageFolder is RGB, in as many classes as ``root/train`` has class folders (not
+    counted while that folder is missing: the data step names it), at the backbone's own
+    resolution (the data step resizes to it)."""
     if data["dataset"] == "fashion_mnist":
         return dict(FASHION_MNIST_FIELDS)
     fields = {"in_channels": 3}
