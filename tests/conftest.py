@@ -29,11 +29,11 @@ def tiny_data(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory):
-    """The whole DAG on the tiny config in a project copy, once per session (shared by the
-    workflow tests): (repo, completed process)."""
+    """The whole DAG on the tiny config in a project copy whose default config it is (so DVC
+    records it), once per session (shared by the workflow tests): (repo, completed process)."""
     from workflow_helpers import TINY, project_copy, snakemake
 
-    repo = project_copy(tmp_path_factory.mktemp("wf") / "repo")
+    repo = project_copy(tmp_path_factory.mktemp("wf") / "repo", default=TINY)
     proc = snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=1200)
     return repo, proc
 

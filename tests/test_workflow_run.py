@@ -7,6 +7,7 @@ import re
 import shutil
 import statistics
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -76,28 +77,69 @@ def test_logs_and_benchmarks_are_written(run):
     assert (repo / "results/tiny/benchmarks/train/learned_seed_0.tsv").is_file()
 
 
+def dvc_stages(repo) -> dict[str, tuple[list[str], list[str]]]:
+    """dvc.yaml's stages as DVC resolves them (foreach expanded): name -> (deps, outs), as paths
+    relative to the repo; params files left out."""
+    from dvc.repo import Repo
+
+    with Repo(str(repo)) as r:
+        rel = lambda p: str(Path(p).relative_to(repo))  # noqa: E731
+        return {s.addressing.split(":")[-1]: ([rel(d.fs_path) for d in s.deps if not hasattr(d, "params")],
+                                              [rel(o.fs_path) for o in s.outs]) for s in r.index.stages}
+
+
 def test_dvc_yaml_matches_the_snakemake_dag(run):
+    """dvc.yaml (templated over config/dvc-jobs.yaml) has one stage per job of the tiny run: its
+    outs are the job's outputs (plus its benchmark file), its deps cover the job's inputs (a file
+    or a folder holding it) and include the library and the rules."""
     repo, _ = run
     summary = snakemake("--detailed-summary", "--configfile", TINY, cwd=repo).stdout.splitlines()
     header = summary[0].split("\t")
     rows = [dict(zip(header, line.split("\t"))) for line in summary[1:] if "\t" in line]
-    stages = yaml.safe_load((repo / "dvc.yaml").read_text())["stages"]
-    outs = {next(iter(o)): name for name, st in stages.items() for o in st["outs"]}
-    # besides the jobs' outputs, DVC records their benchmark files and the resolved configs; the
-    # audit's report is the one output DVC does not record (it audits DVC's records)
-    extra = {o for o in outs if o.startswith("results/tiny/") and ("/benchmarks/" in o or o.endswith("/config.yaml"))}
-    assert {o for o in extra if o.endswith("/config.yaml")} == {
-        L.RESOLVED_CONFIG.format(exp=e) for e in ["tiny"] + [L.variant_exp("tiny", v) for v in L.variants(tiny_config())]}
+    stages = dvc_stages(repo)
+    outs = {o: name for name, (_, st_outs) in stages.items() for o in st_outs}
+    benchmarks = {o for o in outs if "/benchmarks/" in o}
     audit = {f"results/tiny/{f}" for f in L.AUDIT_FILES}
-    assert {r["output_file"] for r in rows} - audit == {o for o in outs if o.startswith("results/tiny/")} - extra
-    assert audit <= {r["output_file"] for r in rows}
-    assert all((repo / f).is_file() for f in extra)
+    made = {r["output_file"] for r in rows}
+    assert audit <= made  # the audit's report is the one output DVC does not record (it audits DVC's records)
+    assert made - audit == set(outs) - benchmarks
+    assert all((repo / f).is_file() for f in benchmarks)
     for row in rows:
         if row["output_file"] in audit:
             continue
-        stage = stages[outs[row["output_file"]]]
+        deps = stages[outs[row["output_file"]]][0]
+        assert {"autospace", "workflow"} <= set(deps)
         inputs = {f for f in row["input-file(s)"].split(",") if f and f != "-"}
-        assert inputs <= set(stage["deps"]), (row["output_file"], inputs - set(stage["deps"]))
+        uncovered = {f for f in inputs if not any(f == d or f.startswith(d + "/") for d in deps)}
+        assert not uncovered, (row["output_file"], uncovered)
+
+
+def test_dvc_params_are_the_keys_each_rule_reads():
+    """The params of each stage of dvc.yaml are its rule's RULE_PARAMS (the one declaration the
+    Snakemake params and the provenance records derive from), plus ``variants`` where the stage
+    also serves the variants; they are read from config/config.yaml, a tracked file."""
+    doc = yaml.safe_load((REPO / "dvc.yaml").read_text())
+    serve_variants = {job["rule"] for job in L.jobs(tiny_config()) if "/variants/" in job["exp"]}
+    for rule, keys in L.RULE_PARAMS.items():
+        stage = doc["stages"][rule]
+        stage = stage.get("do", stage)
+        params = stage.get("params", [{"config/config.yaml": []}])
+        assert [list(p) for p in params] == [["config/config.yaml"]], rule
+        want = keys + (["variants"] if rule in serve_variants and "variants" not in keys else [])
+        assert params[0]["config/config.yaml"] == want, rule
+    assert len((REPO / "dvc.yaml").read_text().splitlines()) < 300
+
+
+def test_a_library_change_shows_in_dvc_status(run, tmp_path):
+    """The library and the rules are deps of every stage: after editing autospace/, `dvc status`
+    names it; before, the recorded run is up to date."""
+    repo = tmp_path / "repo"
+    shutil.copytree(run[0], repo, symlinks=True)
+    assert "up to date" in dvc("status", cwd=repo).stdout
+    with open(repo / "autospace/train.py", "a") as f:
+        f.write("# an edit\n")
+    out = dvc("status", "train", cwd=repo).stdout
+    assert "modified:" in out and "autospace" in out, out
 
 
 def test_the_tiny_run_learns(run):
@@ -163,22 +205,32 @@ def test_a_legitimate_change_on_a_finished_run_reruns_and_succeeds(run, tmp_path
 
 
 def test_dvc_records_push_pull_round_trip(run, tmp_path):
-    repo, _ = run
-    stages = [name for name in yaml.safe_load((repo / "dvc.yaml").read_text())["stages"] if name.startswith("tiny-")]
-    assert "up to date" in dvc("status", *stages, cwd=repo).stdout
+    """Every job is recorded; push, delete, pull by step and in all restore every artifact byte
+    for byte (the resolved configs, not DVC outputs, come back with the next run)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(run[0], repo, symlinks=True)
+    stages = list(dvc_stages(repo))
+    assert "up to date" in dvc("status", cwd=repo).stdout
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     assert sorted(lock) == sorted(stages)
     before = digests(repo)
-    dvc("push", *stages, cwd=repo)
+    dvc("push", cwd=repo)
     shutil.rmtree(repo / "results")
-    dvc("pull", *stages, cwd=repo)
-    assert digests(repo) == before
+    dvc("pull", "train", "evaluate", cwd=repo)  # one step's checkpoints and metrics, then the rest
+    trained = {p for p in before if re.search(r"/(train|benchmarks/train|provenance/train|benchmarks/evaluate|"
+                                              r"provenance/evaluate)/", p)}
+    assert any(p.endswith("/model.pt") for p in trained) and set(digests(repo)) == trained
+    dvc("pull", cwd=repo)
+    resolved = {p for p in before if p.endswith("/config.yaml") and "/train/" not in p}
+    assert resolved and digests(repo) == {p: d for p, d in before.items() if p not in resolved}
     snakemake("--touch", "--cores", "1", "--configfile", TINY, cwd=repo)
     # the audit's report is not a DVC output: only the audit runs again
     proc = snakemake("--cores", "1", "--configfile", TINY, cwd=repo)
     assert set(re.findall(r"^(?:local)?rule (\w+):", proc.stdout + proc.stderr, re.M)) == {"audit", "all"}
+    assert digests(repo) == before
     out = snakemake("-n", "--configfile", TINY, cwd=repo).stdout
     assert "Nothing to be done" in out
+    assert "up to date" in dvc("status", cwd=repo).stdout
     metrics = dvc("metrics", "show", cwd=repo).stdout
     assert "results/tiny/train/learned/seed_0/metrics.json" in metrics
 
@@ -272,3 +324,18 @@ def test_report_has_tables_and_figures(run):
     for name in ("comparison.csv", "data_splits.csv", "nas_choices.csv", "t2_spaces.csv", "t3_budgets.csv", "t4_ablations.csv", "fitness.png",
                  "training_curves.png", "diversity.png", "cells.png", "pareto.png"):
         assert name in html
+
+
+def test_dvc_repro_runs_each_stage_through_snakemake(tmp_path):
+    """On a fresh copy, `dvc repro` of a stage runs its Snakemake job (not a second recording of
+    it from Snakemake's end-of-run handler, which leaves runs started by DVC to DVC) and records
+    it: afterwards the stage is up to date and in dvc.lock."""
+    from workflow_helpers import project_copy
+
+    repo = project_copy(tmp_path / "repo", default=TINY)
+    proc = dvc("repro", "prepare_data", "hand_space", cwd=repo)
+    assert "> snakemake results/tiny/data/dataset.pt --cores all" in proc.stdout
+    assert (repo / "results/tiny/spaces/reference.json").is_file()
+    assert "up to date" in dvc("status", "prepare_data", "hand_space", cwd=repo).stdout
+    lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
+    assert sorted(lock) == ["hand_space@proxylessnas", "hand_space@reference", "prepare_data"]

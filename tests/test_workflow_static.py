@@ -9,7 +9,10 @@ import yaml
 from packaging.requirements import Requirement
 
 from autospace.runconfig import config_error
-from workflow_helpers import REPO, snakemake
+from workflow_helpers import BIN, REPO, env, snakemake
+
+sys.path.insert(0, str(REPO / "workflow"))
+import layout as L  # noqa: E402
 
 SCHEMA = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
 CONFIG = yaml.safe_load((REPO / "config/config.yaml").read_text())
@@ -85,7 +88,20 @@ def test_every_rule_uses_a_pinned_env():
     assert len(envs) == len(rules) and all(e == "../../envs/autospace.yaml" for e in envs)
 
 
-def test_dvc_yaml_is_generated_from_the_workflow():
+def test_dvc_jobs_file_is_current():
+    """config/dvc-jobs.yaml (the jobs dvc.yaml's stages iterate over) is the one derived from
+    config/config.yaml, and dvc.yaml resolves into one stage per job of the default pipeline."""
     proc = subprocess.run([sys.executable, "workflow/dvc_sync.py", "--check"], cwd=REPO, capture_output=True,
                           text=True)
     assert proc.returncode == 0, proc.stderr
+    listed = subprocess.run([str(BIN / "dvc"), "stage", "list", "--name-only"], cwd=REPO, env=env(),
+                            capture_output=True, text=True)
+    assert listed.returncode == 0, listed.stderr
+    jobs = L.jobs(yaml.safe_load((REPO / "config/config.yaml").read_text()))
+    assert len(listed.stdout.split()) == len(jobs)
+    # the first stage's command, as `dvc repro` runs it (a dry run of the later ones needs their
+    # inputs: DVC hashes a stage's deps even with --dry, treeverse/dvc#9021)
+    dry = subprocess.run([str(BIN / "dvc"), "repro", "--dry", "prepare_data"], cwd=REPO, env=env(),
+                         capture_output=True, text=True)
+    assert dry.returncode == 0, dry.stderr
+    assert "> snakemake results/fmnist/data/dataset.pt --cores all" in dry.stdout

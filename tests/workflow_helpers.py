@@ -37,10 +37,18 @@ def dvc(*args, cwd, check=True) -> subprocess.CompletedProcess:
     return proc
 
 
-def project_copy(dest: Path) -> Path:
+def project_copy(dest: Path, default: str | None = None) -> Path:
     """A copy of the working tree (uncommitted changes included) as a fresh git + DVC repo; the
-    commit's dates are fixed, so copies of the same tree have the same commit (provenance)."""
+    commit's dates are fixed, so copies of the same tree have the same commit (provenance).
+    ``default``: a config file (relative to the repo) merged into config/config.yaml of the copy,
+    so that its runs are the default pipeline that dvc.yaml describes and DVC records them."""
     shutil.copytree(REPO, dest, ignore=COPY_IGNORE, symlinks=True)
+    if default is not None:
+        import yaml
+
+        (dest / "config/config.yaml").write_text(yaml.safe_dump(merged_config(default), sort_keys=False))
+        subprocess.run([sys.executable, "workflow/dvc_sync.py"], cwd=dest, check=True, env=env(),
+                       capture_output=True)
     fixed = {**env(), "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
     for cmd in (["git", "init", "-q"], ["git", "add", "-A"],
                 ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "copy"]):
@@ -120,7 +128,7 @@ def second_tiny_run(dest: Path, limit_s: int = 1200) -> SecondRun:
     """Run the tiny config in a fresh copy at ``dest``, through SLURM if :func:`slurm_problem` is
     None. Snakemake is stopped with SIGINT after ``limit_s`` (it then cancels its SLURM jobs) and
     killed 60 s later."""
-    repo = project_copy(dest)
+    repo = project_copy(dest, default=TINY)
     slurm = slurm_problem() is None
     how = ["--profile", SLURM_PROFILE] if slurm else ["--cores", "2"]
     cmd = ["timeout", "-s", "INT", "-k", "60", str(limit_s), str(BIN / "snakemake"), *how, "--configfile", TINY]

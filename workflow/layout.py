@@ -152,7 +152,8 @@ def jobs(config: dict) -> list[dict]:
     return out
 
 
-#: The config keys each rule reads (its Snakemake params; DVC tracks them as stage params).
+#: The config keys each rule reads: its Snakemake params and provenance params; dvc.yaml names the
+#: same keys as its stages' params (a test checks them).
 RULE_PARAMS = {
     "prepare_data": ["seed", "data", "backbone"],
     "warmup": ["seed", "device", "backbone", "cell_space", "evolution", "distributed"],

@@ -1,4 +1,5 @@
 # Config validation (JSON schema, then the library's own checks) and helpers shared by the rules.
+import os
 import posixpath
 import re
 import subprocess
@@ -128,18 +129,21 @@ def section(*keys, seed=False):
 
 def record_with_dvc():
     """After a successful run: write the fully resolved config to results/<experiment>/config.yaml
-    (and each variant's to results/<experiment>/variants/<name>/config.yaml),
-    regenerate this experiment's DVC stages and record every completed output's hash in dvc.lock
-    (Snakemake drives, DVC records). The DVC part is skipped when DVC is not set up here."""
+    (and each variant's to results/<experiment>/variants/<name>/config.yaml), then record every
+    finished job of the default pipeline in dvc.lock (Snakemake drives, DVC records; see
+    dvc.yaml). DVC records the config dvc.yaml's params name, config/config.yaml, so a run of
+    another config (a --configfile or --config that changes a value) is not recorded; nor is a
+    run that `dvc repro` started (DVC records its stages itself), nor one where DVC is not set up."""
     for exp, cfg in CONFIGS.items():
         write_resolved_config(cfg, L.RESOLVED_CONFIG.format(exp=exp))
     root = Path(workflow.basedir).parent
-    if not (root / ".dvc").is_dir() or not config["dvc"]["record"]:
+    if not (root / ".dvc").is_dir() or not config["dvc"]["record"] or os.environ.get("DVC_STAGE"):
         return
-    cmd = [sys.executable, str(Path(workflow.basedir) / "dvc_sync.py"), "--commit"]
-    for f in CONFIG_FILES:
-        cmd += ["--configfile", f]
-    subprocess.run(cmd, check=True, cwd=root)
+    if config != yaml.safe_load((root / "config" / "config.yaml").read_text()):
+        print(f"DVC: not recorded in dvc.lock: this run's config ({', '.join(CONFIG_FILES)}) is not "
+              "config/config.yaml, which dvc.yaml describes", file=sys.stderr)
+        return
+    subprocess.run([sys.executable, str(Path(workflow.basedir) / "dvc_sync.py"), "--commit"], check=True, cwd=root)
 
 
 def remove_partial_products():
