@@ -27,7 +27,8 @@ class Option:
     those two do not apply; ``needs``: (value, dotted key, required value) triples: this key
     may take ``value`` only where the other key has the required value. ``finite=False``
     documents a number that may be NaN or infinite (every other number must be finite);
-    ``parse``: a function ``(value, field) -> value`` checking a value no type above describes."""
+    ``parse``: a function ``(value, field) -> value`` checking a value no type above describes,
+    and ``schema`` the JSON schema of its shape (autospace/schema.py derives the others')."""
 
     default: object
     kind: type
@@ -44,6 +45,7 @@ class Option:
     needs: tuple = ()
     finite: bool = True
     parse: object = None
+    schema: dict | None = None
 
     def check(self, value, field: str):
         if value is None and self.nullable:

@@ -270,3 +270,26 @@ def test_the_library_defaults_are_config_yaml():
     from autospace.nas.config import NASConfig
 
     assert NASConfig.from_dict({}).budget_ratio == 1.0
+
+
+def test_the_schema_is_generated_from_the_option_tables(monkeypatch):
+    """workflow/schemas/config.schema.yaml is current, and a section with an option table takes
+    its keys, types, ranges and choices from the table alone: a changed Option changes the
+    schema, the hand-written sections.schema.yaml does not hold that section."""
+    from dataclasses import replace
+
+    from autospace import schema
+    from autospace.evolution import config as evolution_config
+
+    assert schema.main(["--check"]) == 0
+    hand = yaml.safe_load(schema.SECTIONS.read_text())
+    for section in ("data", "distributed", "evolution", "nas", "train", "evaluate", "paper_comparison"):
+        assert section not in hand["properties"] and section in hand["required"], section
+    generated = schema.config_schema()["properties"]["evolution"]["properties"]
+    assert generated["population_size"] == {"type": "integer", "minimum": 1}
+    assert generated["ema_beta"] == {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+    table = dict(evolution_config.OPTIONS)
+    table["fitness_rule"] = replace(table["fitness_rule"], choices=("ema", "mean"))
+    monkeypatch.setattr(evolution_config, "OPTIONS", table)
+    changed = schema.config_schema()["properties"]["evolution"]["properties"]["fitness_rule"]
+    assert changed == {"enum": ["ema", "mean"]}

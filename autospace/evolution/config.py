@@ -56,7 +56,8 @@ OPTIONS = {
     "fitness_rule": Option("ema", str, choices=("ema", "copy", "mean", "random")),  # Eqn. 5
     "ema_beta": Option(0.5, float, low=0, high=1, high_open=True),
     "reference": Option("candidate", str, choices=("candidate", "seed", "none")),
-    "reference_cell": Option([str(reference_cell())], list, parse=_reference_strings),
+    "reference_cell": Option([str(reference_cell())], list, parse=_reference_strings,
+                             schema={"type": ["string", "array"], "items": {"type": "string"}, "minItems": 1}),
     "constraint": {
         "mode": Option("hinge", str, choices=("hinge", "log", "none")),
         "budget_madds": Option(None, int, low=1, nullable=True),
