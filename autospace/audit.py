@@ -4,7 +4,8 @@ own validity.
 Checks per artifact (``results/<experiment>/...``; paths are relative to the project root, the
 folder two levels above, as the workflow writes them):
 
-- ``dvc``: size and MD5 equal the out recorded in ``dvc.lock`` (skipped with ``dvc=False``);
+- ``dvc``: size and MD5 equal the out recorded in ``dvc.lock`` (skipped with ``dvc=False``, and for
+  the resolved configs, which are not DVC outputs);
 - ``lineage``: a provenance record (``provenance/<rule>/<job>.json``) lists it as an output with
   its current SHA-256, and every parent the record names is the version its own record says it
   wrote (a parent rewritten after the child was made fails the child; a changed file fails
@@ -86,13 +87,19 @@ def _is_artifact(path: Path, results: Path) -> bool:
                 or (path.name.startswith(".") and path.name.endswith(".tmp")))
 
 
+def _is_resolved_config(inner: Path) -> bool:
+    """The resolved config of the experiment or of a variant (``variants/<name>/config.yaml``),
+    which a run writes at its end: derived from the config, so neither a job's output (no
+    provenance record) nor a DVC output (.dvcignore)."""
+    return inner.name == "config.yaml" and (len(inner.parts) == 1 or inner.parts[-3:-2] == ("variants",))
+
+
 def _has_record(inner: Path) -> bool:
     """Whether a job writes a provenance record for the artifact at ``inner`` (relative to the
-    results folder): all but benchmark files, the records themselves and the resolved configs
-    (of the experiment and of each variant, ``variants/<name>/config.yaml``)."""
+    results folder): all but benchmark files, the records themselves and the resolved configs."""
     if set(inner.parts[:-1]) & set(NO_PROVENANCE):
         return False
-    return not (inner.name == "config.yaml" and (len(inner.parts) == 1 or inner.parts[-3:-2] == ("variants",)))
+    return not _is_resolved_config(inner)
 
 
 def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path) -> str:
@@ -230,12 +237,12 @@ def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = No
             continue
         entry["sha256"] = current = sha256(path)
         checks = entry["checks"]
-        if dvc:
+        inner = Path(rel[len(prefix):])
+        if dvc and not _is_resolved_config(inner):
             out = lock.get(rel)
             checks["dvc"] = ("not recorded in dvc.lock" if out is None
                              else "ok" if (out.get("md5"), out.get("size")) == (_md5(path), path.stat().st_size)
                              else f"content differs from dvc.lock (md5 {out.get('md5')})")
-        inner = Path(rel[len(prefix):])
         if isinstance(records.get(rel), SpecError):
             checks["validity"] = str(records[rel])
             continue

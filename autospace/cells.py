@@ -24,6 +24,7 @@ EDGE_OPS: dict[str, int] = {"none": 0, "conv1x1": 1, "dw3x3": 3, "dw5x5": 5, "dw
 ACTIVATIONS = ("relu", "relu6", "hswish", "swish")
 ATTENTIONS = ("none", "se")
 MERGES = ("sum", "concat")
+STRUCTURES = ("free", "released")
 CELL_KEYS = ("n", "e", "x", "act", "att", "merge", "edges")
 
 
@@ -249,10 +250,20 @@ class CellSpace:
     activations: tuple[str, ...] = ("relu6", "hswish")
     attentions: tuple[str, ...] = ("none", "se")
     merges: tuple[str, ...] = ("sum", "concat")
+    #: Cells in canonical form (:meth:`canonical`): a gene without effect has one fixed value, so
+    #: one function has one id; sampling and mutation never give a copy under another id.
+    canonical: bool = True
+    #: ``free`` (any valid DAG) or ``released`` (as in the authors' released cells: the main chain
+    #: 0>1>...>n-1 always present, no edge from the input to the output node).
+    structure: str = "free"
 
     def __post_init__(self):
         if not isinstance(self.nodes, int) or self.nodes < 3:
             raise SpecError("nodes", "a cell needs an integer node count >= 3", self.nodes)
+        if not isinstance(self.canonical, bool):
+            raise SpecError("canonical", "expected true or false", self.canonical)
+        if self.structure not in STRUCTURES:
+            raise SpecError("structure", f"expected one of {list(STRUCTURES)}", self.structure)
         checks = (("edge_ops", EDGE_OPS), ("activations", ACTIVATIONS), ("attentions", ATTENTIONS),
                   ("merges", MERGES))
         for name, allowed in checks:
@@ -270,7 +281,8 @@ class CellSpace:
 
     @classmethod
     def from_dict(cls, data: dict) -> "CellSpace":
-        known = {"nodes", "edge_ops", "expansions", "activations", "attentions", "merges"}
+        known = {"nodes", "edge_ops", "expansions", "activations", "attentions", "merges", "canonical",
+                 "structure"}
         for key in data:
             if key not in known:
                 raise SpecError(key, f"unknown cell-space key, expected {sorted(known)}", key)
@@ -280,12 +292,33 @@ class CellSpace:
     def to_dict(self) -> dict:
         return {"nodes": self.nodes, "edge_ops": list(self.edge_ops), "expansions": list(self.expansions),
                 "activations": list(self.activations), "attentions": list(self.attentions),
-                "merges": list(self.merges)}
+                "merges": list(self.merges), "canonical": self.canonical, "structure": self.structure}
+
+    def canonical_form(self, cell: Cell) -> Cell:
+        """The one cell of ``cell``'s function: the merge mode of a node with one input is
+        ``sum``; a cell without expansion (ratio 1, or the expansion node is the output node, so
+        every inner node keeps the input width) has ratio 1 and expansion node 1 where the space
+        offers ratio 1, else its smallest ratio at expansion node ``nodes - 1``."""
+        merge = tuple(m if len(cell.inputs(node)) > 1 else "sum" for node, m in enumerate(cell.merge, start=2))
+        expansion, expand_node = cell.expansion, cell.expand_node
+        if expansion == 1 or expand_node == cell.nodes - 1:
+            expansion, expand_node = (1, 1) if 1 in self.expansions else (min(self.expansions), cell.nodes - 1)
+        return cell.replace(merge=merge, expansion=expansion, expand_node=expand_node)
+
+    def allows(self, cell: Cell) -> bool:
+        """Whether ``cell`` has this space's structure (``released``: main chain, no input-output edge)."""
+        if self.structure == "free":
+            return True
+        present = {(j, i) for j, i, _ in cell.edges}
+        return all((i - 1, i) in present for i in range(1, cell.nodes)) and (0, cell.nodes - 1) not in present
 
     def check(self, cell: Cell) -> None:
         """Raise :class:`SpecError` if ``cell`` uses a value outside this space."""
         if cell.nodes != self.nodes:
             raise SpecError("n", f"this space has {self.nodes}-node cells", cell.nodes)
+        if not self.allows(cell):
+            raise SpecError("edges", "not the released structure (main chain 0>1>...>n-1, no input-output "
+                            "edge): cell_space.structure is released", str(cell))
         for j, i, op in cell.edges:
             if op not in self.edge_ops:
                 raise SpecError(f"edges[{j}>{i}]", f"operator not in this space {list(self.edge_ops)}", op)
@@ -301,9 +334,11 @@ class CellSpace:
 
 
 def random_cell(space: CellSpace, rng: random.Random) -> Cell:
-    """A uniformly drawn valid cell of ``space`` (rejection sampling), driven only by ``rng``.
+    """A uniformly drawn valid cell of ``space`` (rejection sampling, also of cells outside the
+    space's structure), driven only by ``rng``.
 
-    Merge genes of nodes with a single input are inert and set to ``sum``.
+    Merge genes of nodes with a single input are inert and set to ``sum``; with
+    ``space.canonical`` the cell is in its canonical form (:meth:`CellSpace.canonical_form`).
     """
     pairs = edge_pairs(space.nodes)
     while True:
@@ -318,25 +353,38 @@ def random_cell(space: CellSpace, rng: random.Random) -> Cell:
                         ("sum",) * (space.nodes - 2))
         except SpecError:
             continue
+        if not space.allows(cell):
+            continue
         merge = tuple(m if len(cell.inputs(node)) > 1 else "sum"
                       for node, m in enumerate(merge_draws, start=2))
-        return cell.replace(merge=merge)
+        cell = cell.replace(merge=merge)
+        return space.canonical_form(cell) if space.canonical else cell
 
 
 def mutation_options(cell: Cell, space: CellSpace) -> dict[str, list[Cell]]:
     """Every valid child that differs from ``cell`` in exactly one effective gene, by gene name.
 
     Inert genes are not offered: the expansion node when the expansion ratio is 1, and the merge
-    mode of a node with a single input.
+    mode of a node with a single input. With ``space.canonical`` every child is in canonical form
+    and one that builds the same function as ``cell`` or as an earlier child is not offered (the
+    expansion ratio when the expansion node is the output node, a merge mode left on a node that
+    lost an input). Children outside the space's structure are not offered.
     """
     options: dict[str, list[Cell]] = {}
+    seen = {cell.id}
 
     def offer(gene: str, **change):
         try:
             child = cell.replace(**change)
         except SpecError:
             return
-        options.setdefault(gene, []).append(child)
+        if space.canonical:
+            child = space.canonical_form(child)
+            if child.id in seen:
+                return
+            seen.add(child.id)
+        if space.allows(child):
+            options.setdefault(gene, []).append(child)
 
     for k, (j, i) in enumerate(edge_pairs(cell.nodes)):
         for op in space.edge_ops:
@@ -368,7 +416,8 @@ def mutation_options(cell: Cell, space: CellSpace) -> dict[str, list[Cell]]:
 def mutate(cell: Cell, space: CellSpace, rng: random.Random) -> tuple[Cell, str]:
     """Local mutation: pick a gene uniformly among those with a valid alternative, then a value.
 
-    Returns (child, gene name). The child is valid and differs from ``cell`` in that gene alone.
+    Returns (child, gene name). The child is valid and differs from ``cell`` in that gene alone
+    (with ``space.canonical``, also in the inert genes its canonical form fixes).
     """
     options = mutation_options(cell, space)
     if not options:

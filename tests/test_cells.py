@@ -2,16 +2,18 @@ import json
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autospace.cells import (Cell, CellSpace, cell_from_json, make_cell, mutate, mutation_options,
+from autospace.cells import (Cell, CellSpace, cell_from_json, make_cell, mutate, mutation_options, node_widths,
                              parse_cell, random_cell, reference_cell)
 from autospace.errors import SpecError
 
-SPACES = [CellSpace(), CellSpace(nodes=3), CellSpace(nodes=5, edge_ops=("none", "conv1x1", "dw3x3"))]
+SPACES = [CellSpace(), CellSpace(nodes=3), CellSpace(nodes=5, edge_ops=("none", "conv1x1", "dw3x3")),
+          CellSpace(canonical=False), CellSpace(expansions=(3, 6)), CellSpace(structure="released")]
 seeds = st.integers(min_value=0, max_value=2**32 - 1)
 spaces = st.sampled_from(SPACES)
 
@@ -91,6 +93,12 @@ def test_mutation_changes_exactly_one_gene(cell_seed, mut_seed, space):
     assert child != parent and child.id != parent.id
     space.check(child)
     changed = _changed_genes(parent, child)
+    if space.canonical:
+        # the canonical form fixes the genes the change made inert: the merge mode of a node left
+        # with one input; the expansion pair of a cell that lost its expansion (one change)
+        changed = [g for g in changed if not (g.startswith("merge") and len(child.inputs(int(g[5:]) + 2)) <= 1)]
+        if set(changed) == {"expansion", "expand_node"}:
+            changed = ["expansion"]
     assert len(changed) == 1, changed
     assert gene.split()[0] in changed[0] or gene in ("expansion", "expand_node", "activation", "attention")
 
@@ -171,3 +179,46 @@ def test_make_cell_matches_parse():
     assert parse_cell(str(cell)) == cell
     assert str(cell) == ("n=4 e=3 x=2 act=hswish att=se merge=concat,sum "
                          "edges=0>1:conv1x1,0>2:conv1x1,1>2:dw5x5,2>3:conv1x1")
+
+
+def _function(cell: Cell) -> tuple:
+    """What the built module depends on (builder.CellBody): the edges, every node's width, the
+    activation, the attention and the merge mode of each node with several inputs."""
+    merges = tuple(cell.merge_of(i) for i in range(2, cell.nodes) if len(cell.inputs(i)) > 1)
+    return (cell.nodes, tuple(cell.edges), tuple(node_widths(cell, 8, 16)), cell.activation, cell.attention, merges)
+
+
+def _ids_per_function(space: CellSpace, cells: int = 400) -> dict[tuple, set[str]]:
+    rng = random.Random(0)
+    out: dict[tuple, set[str]] = {}
+    for _ in range(cells):
+        cell = random_cell(space, rng)
+        for _ in range(3):
+            out.setdefault(_function(cell), set()).add(cell.id)
+            cell = mutate(cell, space, rng)[0]
+    return out
+
+
+@pytest.mark.parametrize("space", [CellSpace(), CellSpace(expansions=(3, 6)), CellSpace(nodes=5)],
+                         ids=["default", "no-ratio-1", "5-nodes"])
+def test_no_two_ids_of_a_canonical_space_build_the_same_function(space):
+    """Issue 16: with canonical cells, random cells and their mutants never give one function two
+    ids (the expansion ratio of a cell whose expansion node is the output, a merge mode left on a
+    node with one input); without, about a third of the random cells had a twin."""
+    twins = {f: ids for f, ids in _ids_per_function(space).items() if len(ids) > 1}
+    assert not twins, next(iter(twins.items()))
+    loose = _ids_per_function(replace(space, canonical=False))
+    assert any(len(ids) > 1 for ids in loose.values())  # the check can fail
+
+
+def test_the_released_structure_keeps_the_main_chain_and_no_input_output_edge():
+    space = CellSpace(structure="released")
+    rng = random.Random(1)
+    for _ in range(300):
+        cell = random_cell(space, rng)
+        for child in [cell] + [c for opts in mutation_options(cell, space).values() for c in opts]:
+            edges = {(j, i) for j, i, _ in child.edges}
+            assert {(0, 1), (1, 2), (2, 3)} <= edges and (0, 3) not in edges, str(child)
+    with pytest.raises(SpecError, match="released"):
+        space.check(parse_cell("n=4 e=6 x=1 act=relu6 att=none merge=sum,sum edges=0>1:conv1x1,1>2:dw3x3,"
+                               "2>3:conv1x1,0>3:conv1x1"))

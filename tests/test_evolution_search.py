@@ -75,21 +75,29 @@ def test_outputs_of_every_step(data_dir, tmp_path):
         assert [c.fitness for c in evolved] == sorted((c.fitness for c in evolved), reverse=True)
 
 
+GENERATIONS = 5
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_planted_strong_cell_outscores_weak_cell(data_dir, tmp_path, seed):
+@pytest.mark.parametrize("rule, weight", [("ema_debiased", "raw"), ("ema", "raw"), ("copy", "raw"), ("mean", "raw"),
+                                          ("ema_debiased", "relative")])
+def test_planted_strong_cell_outscores_weak_cell(data_dir, tmp_path, seed, rule, weight):
     """One layer, population = {STRONG, WEAK} (see evolution_helpers for why each is so), both
-    sampled every generation (K = P = 2, no mutation, no reference): after three generations
-    the strong cell has the higher fitness."""
+    sampled every generation (K = P = 2, no mutation; no reference, except with the relative
+    score, which measures each cell against it): after five generations the strong cell has the
+    higher fitness, under every fitness rule (issue 16; the mean, which weighs the first
+    generations as much as the last, needed more than the three the EMA needs)."""
     config = tiny_config(seed, TINY_BACKBONE, population_size=2, sample_size=2, export_top_k=2,
-                         mutation_prob=0.0, reference="none", constraint={"mode": "none"},
-                         warmup={"epochs": 0, "cells": "population"})
+                         mutation_prob=0.0, reference="candidate" if weight == "relative" else "none",
+                         constraint={"mode": "none"}, warmup={"epochs": 0, "cells": "population"},
+                         fitness_rule=rule, fitness_weight=weight)
     warmup(config, data_dir, tmp_path / "warmup")
     pop = read_json(tmp_path / "warmup" / "population.json")
     for member, cell in zip(pop["layers"][0]["members"], (WEAK, STRONG)):  # plant them
         member["cell"], member["id"] = str(cell), cell.id
     write_json(tmp_path / "warmup" / "population.json", pop)
     prev = tmp_path / "warmup"
-    for g in range(3):
+    for g in range(GENERATIONS):
         run_generation(config, data_dir, prev, tmp_path / f"gen{g}", g)
         prev = tmp_path / f"gen{g}"
     fitness = {m["id"]: m["fitness"] for m in read_json(prev / "population.json")["layers"][0]["members"]}

@@ -9,7 +9,7 @@ from autospace.backbone import get_backbone
 from autospace.cells import CellSpace, mutation_options, reference_cell
 from autospace.errors import SpecError
 from autospace.evolution.config import OPTIONS, SearchConfig
-from autospace.evolution.fitness import update_fitness
+from autospace.evolution.fitness import fitness_weights, update_fitness
 from autospace.evolution.population import (Member, init_population, population_from_json, population_to_json,
                                             sample_layer, tournament, update_population)
 from autospace.evolution.supernet import (Supernet, cell_costs, constraint_loss, expected_madds, fixed_madds,
@@ -28,7 +28,8 @@ def test_config_defaults_are_the_method_doc_defaults_and_round_trip():
     # written in config/imagenet.yaml
     assert (evo["population_size"], evo["tournament_size"], evo["sample_size"]) == (16, 4, 4)
     assert (evo["population_update"], evo["mixing"], evo["update"], evo["fitness_rule"], evo["ema_beta"]) == \
-        ("aging", "softmax", "alternating", "ema", 0.5)
+        ("aging", "softmax", "alternating", "ema_debiased", 0.5)
+    assert evo["fitness_weight"] == "raw"
     assert evo["reference"] == "candidate" and evo["reference_cell"] == [str(reference_cell())]
     assert evo["constraint"]["mode"] == "hinge" and evo["export_top_k"] == 6
     assert set(evo) == set(OPTIONS)
@@ -124,6 +125,53 @@ def test_fitness_rules_eqn5():
     r = Member(STRONG, 0, -1)
     update_fitness(r, 0.99, "random", 0.5, random.Random(3))
     assert r.fitness == random.Random(3).random()
+    d = Member(STRONG, 0, -1)
+    for w in (0.6, 0.2):
+        update_fitness(d, w, "ema_debiased", 0.5, random.Random(0))
+    # the uncorrected m: 0.3, then 0.5 * 0.3 + 0.5 * 0.2 = 0.25; divided by 1 - 0.5^n: 0.6, then 1/3
+    assert d.fitness_history == pytest.approx([0.6, 0.25 / 0.75])
+
+
+def _rank_correlation(xs, ys) -> float:
+    """Spearman's rho (average ranks for ties)."""
+    def ranks(values):
+        order = sorted(range(len(values)), key=lambda i: values[i])
+        out = [0.0] * len(values)
+        i = 0
+        while i < len(order):
+            j = i
+            while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+                j += 1
+            for k in range(i, j + 1):
+                out[order[k]] = (i + j) / 2
+            i = j + 1
+        return out
+    rx, ry = ranks(xs), ranks(ys)
+    mx, my = sum(rx) / len(rx), sum(ry) / len(ry)
+    cov = sum((a - mx) * (b - my) for a, b in zip(rx, ry))
+    return cov / (sum((a - mx) ** 2 for a in rx) * sum((b - my) ** 2 for b in ry)) ** 0.5
+
+
+@pytest.mark.parametrize("rule, biased", [("ema", True), ("ema_debiased", False), ("mean", False), ("copy", False)])
+def test_an_unbiased_fitness_does_not_rank_a_cell_by_how_often_it_was_sampled(rule, biased):
+    """Issue 16: cells of equal true quality (every sampling scores a draw from one distribution)
+    sampled 1 to 6 times. The first default, an EMA from f = 0, gives f ~ (1 - beta^n) * w, so
+    its ranking follows the sampling count; the bias-corrected EMA, the mean and copy do not."""
+    rng = random.Random(0)
+    cells = [Member(STRONG, k, -1) for k in range(300)]
+    counts = [rng.randint(1, 6) for _ in cells]
+    for member, n in zip(cells, counts):
+        for _ in range(n):
+            update_fitness(member, rng.gauss(0.25, 0.03), rule, 0.5, rng)
+    rho = _rank_correlation([m.fitness for m in cells], counts)
+    assert (rho > 0.5) if biased else (abs(rho) < 0.15), rho
+
+
+def test_relative_fitness_scores_a_weight_against_the_reference_in_the_same_mixture():
+    assert fitness_weights([0.2, 0.5, 0.3], [False, False, True], "relative") == pytest.approx([2 / 3, 5 / 3, 1.0])
+    assert fitness_weights([0.2, 0.5, 0.3], [False, False, True], "raw") == [0.2, 0.5, 0.3]
+    with pytest.raises(ValueError, match="reference: candidate"):
+        fitness_weights([0.5, 0.5], [False, False], "relative")
 
 
 def test_population_json_round_trip():

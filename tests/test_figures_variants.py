@@ -76,7 +76,7 @@ def test_budget_variants_set_both_budgets():
 
 def test_the_default_runs_one_point_of_each_table_and_the_full_grid_all():
     assert list(variants.variant_configs(DEFAULT)) == ["madds_175", "fitness_random"]
-    assert len(variants.variant_configs(CONFIG)) == 10
+    assert len(variants.variant_configs(CONFIG)) == 14  # 4 budget points + 10 ablations (4 of them the issue-16 switches)
     assert config_error(CONFIG, SCHEMA, "config/full-grid.yaml") is None
 
 

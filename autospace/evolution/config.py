@@ -37,6 +37,12 @@ def _reference_strings(value, field: str = "evolution.reference_cell") -> list[s
 
 
 POPULATION = "evolution.population_size"
+#: Eqn. 5's rules (autospace/evolution/fitness.py); ``ema`` is the first default, biased by the
+#: sampling count, kept as a switch for the ablation.
+FITNESS_RULES = ("ema_debiased", "ema", "copy", "mean", "random")
+#: What Eqn. 5 scores: ``raw`` the mixing weight, ``relative`` the weight over the reference
+#: cells' (mean) weight in the same mixture.
+FITNESS_WEIGHTS = ("raw", "relative")
 
 #: The ``evolution`` section: each key's default, type, range and relations.
 OPTIONS = {
@@ -53,7 +59,10 @@ OPTIONS = {
     "mutant_init": Option("parent", str, choices=("parent", "fresh")),
     "mixing": Option("softmax", str, choices=("softmax", "sigmoid")),  # Eqn. 3
     "update": Option("alternating", str, choices=("alternating", "joint")),  # Eqn. 4, first order
-    "fitness_rule": Option("ema", str, choices=("ema", "copy", "mean", "random")),  # Eqn. 5
+    "fitness_rule": Option("ema_debiased", str, choices=FITNESS_RULES),  # Eqn. 5
+    # the score Eqn. 5 averages: the mixing weight, or the weight over the reference's in the mixture
+    "fitness_weight": Option("raw", str, choices=FITNESS_WEIGHTS,
+                             needs=(("relative", "evolution.reference", "candidate"),)),
     "ema_beta": Option(0.5, float, low=0, high=1, high_open=True),
     "reference": Option("candidate", str, choices=("candidate", "seed", "none")),
     "reference_cell": Option([str(reference_cell())], list, parse=_reference_strings,

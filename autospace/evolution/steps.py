@@ -36,7 +36,7 @@ from ..files import write_json
 from ..runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
 from ..space import Candidate, SearchSpace, backbone_data
 from .config import SearchConfig
-from .fitness import update_fitness
+from .fitness import fitness_weights, update_fitness
 from .population import LayerPopulation, Member, init_population, load_population, population_to_json, \
     sample_layer, update_population
 from .supernet import Supernet, cell_costs, derived_seed, expected_madds, fixed_madds, mixing_weights
@@ -345,8 +345,9 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, s
     val_stats = evaluate(model, [w.to(device) for w in weights], data.val_loader, data.val_order, compute)
     fitness_rng = random.Random(derived_seed(cfg.seed, "fitness", generation))
     for layer, w in zip(members, weights):
-        for member, weight in zip(layer, w.tolist()):
-            update_fitness(member, weight, cfg["fitness_rule"], cfg["ema_beta"], fitness_rng)
+        scores = fitness_weights(w.tolist(), [m.reference for m in layer], cfg["fitness_weight"])
+        for member, score in zip(layer, scores):
+            update_fitness(member, score, cfg["fitness_rule"], cfg["ema_beta"], fitness_rng)
     sampled = _sampled_doc(cells, members, [a.detach().cpu() for a in alphas], weights, objective, generation)
     for pop in pops:
         update_population(pop, cfg["population_size"], cfg["population_update"])
