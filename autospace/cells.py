@@ -299,7 +299,7 @@ class CellSpace:
         ``sum``; a cell without expansion (ratio 1, or the expansion node is the output node, so
         every inner node keeps the input width) has ratio 1 and expansion node 1 where the space
         offers ratio 1, else its smallest ratio at expansion node ``nodes - 1``."""
-        merge = tuple(m if len(cell.inputs(node)) > 1 else "sum" for node, m in enumerate(cell.merge, start=2))
+        merge = effective_merges(cell, cell.merge)
         expansion, expand_node = cell.expansion, cell.expand_node
         if expansion == 1 or expand_node == cell.nodes - 1:
             expansion, expand_node = (1, 1) if 1 in self.expansions else (min(self.expansions), cell.nodes - 1)
@@ -333,6 +333,12 @@ class CellSpace:
                                 cell.merge_of(node))
 
 
+def effective_merges(cell: Cell, merge) -> tuple[str, ...]:
+    """``merge`` (modes of nodes 2..n-1) with the inert ones, of nodes with a single input in
+    ``cell``, set to ``sum``."""
+    return tuple(m if len(cell.inputs(node)) > 1 else "sum" for node, m in enumerate(merge, start=2))
+
+
 def random_cell(space: CellSpace, rng: random.Random) -> Cell:
     """A uniformly drawn valid cell of ``space`` (rejection sampling, also of cells outside the
     space's structure), driven only by ``rng``.
@@ -355,9 +361,7 @@ def random_cell(space: CellSpace, rng: random.Random) -> Cell:
             continue
         if not space.allows(cell):
             continue
-        merge = tuple(m if len(cell.inputs(node)) > 1 else "sum"
-                      for node, m in enumerate(merge_draws, start=2))
-        cell = cell.replace(merge=merge)
+        cell = cell.replace(merge=effective_merges(cell, merge_draws))
         return space.canonical_form(cell) if space.canonical else cell
 
 
