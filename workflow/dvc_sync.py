@@ -52,7 +52,8 @@ def dvc_jobs(config: dict) -> dict:
     results = L.RESULTS.format(exp=exp)
     jobs = L.jobs(config)
     out: dict = {"results": results,
-                 "variants": (f"{results}/variants" if L.variants(config) else f"{results}/search"),
+                 "variants": (f"{results}/variants" if any(L.variant_name(exp, j["exp"]) for j in jobs)
+                              else f"{results}/search"),
                  "warmup": {}, "evolve": {}, "export_space": {}, "hand_space": [], "runs": {}}
     for job in jobs:
         name, where, rule = item_name(exp, job), L.RESULTS.format(exp=job["exp"]), job["rule"]
