@@ -15,7 +15,7 @@ import pytest
 import torch
 import yaml
 
-from workflow_helpers import BIN, REPO, TINY, dvc, env, project_copy, snakemake, tiny_config
+from workflow_helpers import BIN, REPO, TINY, copy_run, dvc, env, project_copy, snakemake, tiny_config
 
 sys.path.insert(0, str(REPO / "workflow"))
 import layout as L  # noqa: E402
@@ -164,7 +164,7 @@ def test_audit_rule_and_cli_pass_on_a_clean_run(tiny_run):
                                       "train/learned/seed_0/model.pt"])
 def test_audit_names_a_changed_artifact(tiny_run, tmp_path, artifact):
     repo = tmp_path / "repo"
-    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    copy_run(tiny_run[0], repo)
     path = f"results/tiny/{artifact}"
     flip_byte(repo / path)
     proc = audit_cli(repo)
@@ -192,7 +192,7 @@ def test_audit_names_a_table_that_disagrees_with_its_metrics(tiny_run, tmp_path,
     """A table (or a figure's data) edited together with its provenance record still fails validity:
     the audit recomputes it from what the record says it was made of."""
     repo = tmp_path / "repo"
-    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    copy_run(tiny_run[0], repo)
     table = f"results/tiny/{table}"
     text = (repo / table).read_text()
     forged = re.sub(r"(\d)\.(\d)", lambda m: f"{m[1]}.{(int(m[2]) + 1) % 10}", text, count=1)
@@ -259,7 +259,7 @@ def test_two_experiments_never_share_results_or_dvc_records(tiny_run, tmp_path):
     run is not recorded by DVC, which describes config/config.yaml's pipeline: dvc.yaml, the jobs
     file and dvc.lock stay as they were."""
     repo = tmp_path / "repo"
-    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    copy_run(tiny_run[0], repo)
     (repo / "other.yaml").write_text("experiment: tiny-b\n")  # a name that starts like the other's
     records = {f: (repo / f).read_text() for f in ("dvc.yaml", "dvc.lock", "config/dvc-jobs.yaml")}
     dry = snakemake("-n", "--configfile", TINY, "other.yaml", cwd=repo).stdout
@@ -283,7 +283,7 @@ def _kill_and_resume(tiny_run, tmp_path, rule, target, state_cond, log):
     whole run once ``state_cond(repo)`` (resumable state written), run the same command again;
     returns the repo and the job's log."""
     repo = tmp_path / "repo"
-    shutil.copytree(tiny_run[0], repo, symlinks=True)  # keeps the mtimes Snakemake compares
+    copy_run(tiny_run[0], repo)
     (repo / target).unlink()
     args = (target, "--cores", "2", "--configfile", TINY)
     run = _start(repo, *args)
@@ -336,7 +336,7 @@ def test_sigkill_mid_generation_2_resumes(tiny_run, tmp_path):
 
 def test_sigkill_during_dvc_push_resumes(tiny_run, tmp_path):
     repo = tmp_path / "repo"
-    shutil.copytree(tiny_run[0], repo, symlinks=True)
+    copy_run(tiny_run[0], repo)
     shutil.rmtree(repo / ".dvc-remote", ignore_errors=True)
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]
     objects = {o["md5"] for stage in lock.values() for o in stage["outs"]}

@@ -19,7 +19,7 @@ from autospace.profile import hook_cost
 from autospace.space import load_space
 from autospace.spec import load_spec
 from autospace.tables import NOT_IN_GRID
-from workflow_helpers import REPO, TINY, dvc, snakemake, tiny_config
+from workflow_helpers import REPO, TINY, copy_run, dvc, snakemake, tiny_config
 
 sys.path.insert(0, str(REPO / "workflow"))
 import layout as L  # noqa: E402
@@ -134,7 +134,7 @@ def test_a_library_change_shows_in_dvc_status(run, tmp_path):
     """The library and the rules are deps of every stage: after editing autospace/, `dvc status`
     names it; before, the recorded run is up to date."""
     repo = tmp_path / "repo"
-    shutil.copytree(run[0], repo, symlinks=True)
+    copy_run(run[0], repo)
     assert "up to date" in dvc("status", cwd=repo).stdout
     with open(repo / "autospace/train.py", "a") as f:
         f.write("# an edit\n")
@@ -190,7 +190,7 @@ def test_a_legitimate_change_on_a_finished_run_reruns_and_succeeds(run, tmp_path
     what depends on them run again and succeed (no resume state of the finished run is in the
     way), the others are kept, and the audit of the new artifacts passes."""
     repo = tmp_path / "repo"
-    shutil.copytree(run[0], repo, symlinks=True)  # keeps the mtimes Snakemake compares
+    copy_run(run[0], repo)
     section, name = key.split(".")
     (tmp_path / "change.yaml").write_text(yaml.safe_dump({section: {name: value}}))
     # targets before --configfile, which takes every word after it
@@ -208,7 +208,7 @@ def test_dvc_records_push_pull_round_trip(run, tmp_path):
     """Every job is recorded; push, delete, pull by step and in all restore every artifact byte
     for byte (the resolved configs, not DVC outputs, come back with the next run)."""
     repo = tmp_path / "repo"
-    shutil.copytree(run[0], repo, symlinks=True)
+    copy_run(run[0], repo)
     stages = list(dvc_stages(repo))
     assert "up to date" in dvc("status", cwd=repo).stdout
     lock = yaml.safe_load((repo / "dvc.lock").read_text())["stages"]

@@ -56,6 +56,22 @@ def project_copy(dest: Path, default: str | None = None) -> Path:
     return dest
 
 
+def copy_run(src: Path, dest: Path) -> Path:
+    """A copy of a finished project copy ``src`` at ``dest`` for a test that changes it. Files keep
+    their mtimes (Snakemake compares them); DVC's cache is content-addressed and never written in
+    place, so its files are hard links, not copies (a run copy is ~190 MB lighter on disk)."""
+    cache = src / ".dvc" / "cache"
+
+    def link_or_copy(a, b):
+        if Path(a).is_relative_to(cache):
+            os.link(a, b)
+        else:
+            shutil.copy2(a, b)
+
+    shutil.copytree(src, dest, symlinks=True, copy_function=link_or_copy)
+    return dest
+
+
 TINY = ".test/config/config.yaml"
 #: A small 3-channel backbone for ImageFolder runs of the tiny config (tests, benchmarks/gpu_check.py).
 IMAGEFOLDER_BACKBONE = {
