@@ -4,6 +4,7 @@ audit exits 1."""
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ from .cells import parse_cell
 from .counter import cell_cost, network_cost
 from .errors import SpecError
 from .spec import load_spec
+from .stats import LEVEL, TEST
 from .zoo import BUILTIN
 
 
@@ -58,6 +60,22 @@ def _clock(seconds: float) -> str:
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
 
 
+def _t2_verdicts(out: Path) -> list[str]:
+    """T2's test of the learned space against each other space, one line each (none without T2)."""
+    path = out / "tables" / "t2_spaces.csv"
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f) if not r["verdict"].startswith("– (the learned")]
+    lines = [f"Learned space vs each space (T2; {TEST}, {round(100 * LEVEL)} % interval of the gain):"]
+    for r in rows:
+        tested = "" if r["verdict"].startswith("–") else \
+            f" [{r['learned_gain_ci_lo']}, {r['learned_gain_ci_hi']}], p = {r['p_learned_better']}"
+        lines.append(f"  vs {r['space']} ({r['algorithm']}, {r['seeds']} seeds): gain {r['learned_gain']} points"
+                     f"{tested}: {r['verdict']}")
+    return lines if rows else []
+
+
 def _summary(args) -> None:
     """What a finished run made, for the terminal: the comparison table, where the tables,
     figures, audit and report are, and the wall time."""
@@ -66,7 +84,7 @@ def _summary(args) -> None:
     if not table.is_file():
         raise SpecError("results", "no tables/comparison.md: the run has not finished", source=str(out))
     took = f" in {_clock(args.seconds)}" if args.seconds is not None else ""
-    lines = [f"Run {out.name!r} finished{took}.", "", table.read_text().rstrip(), ""]
+    lines = [f"Run {out.name!r} finished{took}.", "", table.read_text().rstrip(), "", *_t2_verdicts(out), ""]
     tables = sorted(p.stem for p in (out / "tables").glob("*.md"))
     figures = sorted(p.stem for p in (out / "figures").glob("*.png"))
     lines.append(f"Tables:  {out / 'tables'}/ ({', '.join(tables)}; .md, .csv, .tex)")

@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 import yaml
 
+from . import stats
 from .counter import network_cost
 from .files import read_json, to_csv, write_text
 from .zoo import BUILTIN
@@ -283,9 +284,45 @@ def t2_spaces(metrics_files, budget_madds: int, paper_comparison: str) -> list[d
     rows = []
     for (space, algorithm), recs in groups.items():
         ours = seed_stats(recs)
-        rows.append({"space": space, "algorithm": algorithm, **ours,
+        learned = groups.get((LEARNED, algorithm))
+        rows.append({"space": space, "algorithm": algorithm, **ours, **top1_interval(recs),
+                     **learned_vs(learned, recs, space),
                      **_paper_cells(paper_row(space, algorithm, budget_madds), ours, paper_comparison)})
     return rows
+
+
+#: The space AutoSpace learned, which T2 tests against each hand-designed space.
+LEARNED = "learned"
+
+
+def _top1(records: list[dict]) -> list[float]:
+    return [100 * float(r["top1"]) for r in records]
+
+
+def top1_interval(records: list[dict]) -> dict:
+    """The 95 % t-interval of the mean top-1 (%) over seeds (``stats.mean_ci``)."""
+    ci = stats.mean_ci(_top1(records))
+    if ci is None:
+        return {"top1_ci_lo": stats.ONE_SEED, "top1_ci_hi": stats.ONE_SEED}
+    return {"top1_ci_lo": round(ci[0], 2), "top1_ci_hi": round(ci[1], 2)}
+
+
+def learned_vs(learned: list[dict] | None, records: list[dict], space: str) -> dict:
+    """Does the learned space beat this one (same NAS algorithm)? Learned minus this space's mean
+    top-1 (points) with its 95 % Welch interval, the one-sided p-value and the verdict
+    (``stats.greater``, ``stats.verdict``)."""
+    keys = ("learned_gain", "learned_gain_ci_lo", "learned_gain_ci_hi", "p_learned_better", "verdict")
+    if space == LEARNED:
+        return dict.fromkeys(keys, "– (the learned space itself)")
+    if not learned:
+        return dict.fromkeys(keys, "– (no learned space with this NAS algorithm in the run)")
+    test = stats.greater(_top1(learned), _top1(records))
+    if test is None:
+        gain = round(statistics.fmean(_top1(learned)) - statistics.fmean(_top1(records)), 2)
+        return {"learned_gain": gain, **dict.fromkeys(keys[1:4], stats.NO_TEST), "verdict": stats.verdict(None)}
+    return {"learned_gain": round(test["diff"], 2), "learned_gain_ci_lo": round(test["lo"], 2),
+            "learned_gain_ci_hi": round(test["hi"], 2), "p_learned_better": round(test["p"], 4),
+            "verdict": stats.verdict(test)}
 
 
 def mean_cell_madds(space_file) -> float:
@@ -350,13 +387,16 @@ def data_splits(split_file) -> list[dict]:
 
 
 def nas_choices(runs: dict[str, str | Path]) -> list[dict]:
-    """Per NAS run (``runs``: label -> its ``nas.json``): budget, found MAdds, budget-repair swaps and
-    the chosen candidate of each layer (a cell id, or zero for a skipped block)."""
+    """Per NAS run (``runs``: label -> its ``nas.json``): budget, the band's floor, found MAdds,
+    whether they lie in the band, budget-repair swaps and the chosen candidate of each layer (a
+    cell id, or zero for a skipped block)."""
 
     rows = []
     for label, path in runs.items():
         doc = read_json(path, "nas")
         rows.append({"run": label, "algorithm": doc["algorithm"], "budget_m": round(doc["budget_madds"] / 1e6, 3),
-                     "madds_m": round(doc["madds"] / 1e6, 3), "repair_swaps": len(doc["repair_swaps"]),
+                     "band_floor_m": round(doc["band_floor_madds"] / 1e6, 3), "madds_m": round(doc["madds"] / 1e6, 3),
+                     "in_band": "yes" if doc["in_band"] else "no (no swap reaches the floor)",
+                     "repair_swaps": len(doc["repair_swaps"]),
                      "chosen": " ".join(str(layer["chosen"]) for layer in doc["layers"])})
     return rows

@@ -13,7 +13,7 @@ from autospace.cells import CellSpace, random_cell
 from autospace.counter import madds_budget, network_cost
 from autospace.errors import SpecError
 from autospace.nas.config import NASConfig
-from autospace.nas.search import repair, search
+from autospace.nas.search import band_penalty, random_architecture, repair, search
 from autospace.nas.search import proxyless_alpha_grad
 from autospace.profile import hook_cost
 from autospace.space import Candidate, SearchSpace, backbone_data, proxylessnas_space, reference_space
@@ -54,6 +54,9 @@ def test_derived_architecture_fits_the_budget_counted_on_the_built_module(tmp_pa
     report = json.loads((tmp_path / "out" / "nas.json").read_text())
     measured = hook_cost(build_network(spec), (1, 28, 28))
     assert measured.madds == report["madds"] <= report["budget_madds"]
+    # the band: at least 0.9 of the budget where some architecture of the space reaches it
+    assert report["band_floor_madds"] == -(-9 * report["budget_madds"] // 10)
+    assert report["in_band"] == (report["madds"] >= report["band_floor_madds"])
     assert report["budget_madds"] == int(0.7 * report["reference_madds"])
     assert measured.params == report["params"]
     assert len(report["layers"]) == 6
@@ -71,6 +74,35 @@ def test_repair_swaps_the_least_likely_loss_first_and_stops_within_budget():
     assert swaps == [{"layer": 1, "from": 0, "to": 1, "logprob_loss": pytest.approx(0.2), "madds_saved": 6}]
     chosen, swaps = repair([0, 0], logprobs, fixed=1, costs=costs, budget=5)
     assert chosen == [2, 1] and [(s["layer"], s["to"]) for s in swaps] == [(1, 1), (0, 1), (0, 2)]
+
+
+def test_repair_lifts_a_network_below_the_band_without_leaving_the_budget():
+    costs = [[10, 4, 0], [8, 2]]
+    logprobs = [[-5.0, -0.1, -3.0], [-0.4, -0.2]]
+    # argmax (4 + 2 + fixed 1 = 7) is under the floor 12: the cheapest-in-probability lift is layer 1 to 8
+    chosen, swaps = repair([1, 1], logprobs, fixed=1, costs=costs, budget=14, floor=12)
+    assert chosen == [1, 0] and 12 <= 1 + 4 + 8 <= 14
+    assert swaps == [{"layer": 1, "from": 1, "to": 0, "logprob_loss": pytest.approx(0.2), "madds_saved": -6}]
+    # a floor no swap reaches within the budget: never over the budget, and stopped only where no
+    # single swap raises the MAdds without leaving it (greedy: 7 here, though 11 exists)
+    chosen, _ = repair([2, 1], logprobs, fixed=1, costs=costs, budget=12, floor=12)
+    total = 1 + sum(c[j] for c, j in zip(costs, chosen))
+    assert total == 7 and not any(c[cur] < c[j] <= c[cur] + 12 - total
+                                  for c, cur in zip(costs, chosen) for j in range(len(c)))
+    # a draw of the random baseline lands in the band where one exists
+    draws = [random_architecture(costs, 1, 14, 100, random.Random(seed), floor=12) for seed in range(20)]
+    assert all(12 <= 1 + sum(c[j] for c, j in zip(costs, ch)) <= 14 for ch, _ in draws)
+
+
+def test_the_band_penalty_is_zero_inside_the_band_and_grows_outside():
+    budget = 100
+    value = lambda e, band=0.9: float(band_penalty(torch.tensor(float(e)), budget, band))  # noqa: E731
+    assert value(90) == value(95) == value(100) == 0.0
+    assert value(110) == pytest.approx(0.1) and value(50) == pytest.approx(0.4)
+    assert value(50, band=0.0) == 0.0  # band 0: the plain hinge of a hard budget
+    e = torch.tensor(50.0, requires_grad=True)
+    band_penalty(e, budget, 0.9).backward()
+    assert e.grad < 0  # the gradient pushes a too-small network up
 
 
 def test_impossible_budget_names_the_shortfall_and_writes_nothing(tmp_path, tiny_data):

@@ -124,6 +124,24 @@ def test_t2_compares_an_imagenet_run_with_the_papers_entries(tmp_path):
     assert tables.NOT_COMPARED.startswith("– (not compared: paper_comparison is none")
 
 
+
+def test_t2_carries_the_interval_and_the_test_of_learned_against_each_space(tmp_path):
+    top1 = {"learned": [0.80, 0.82, 0.81], "proxylessnas": [0.70, 0.71, 0.69], "reference": [0.85, 0.86, 0.84],
+            "random": [0.80]}
+    files = [_metrics(tmp_path, f"{space}{seed}", space=space, algorithm="proxyless", seed=seed, top1=t,
+                      madds=5e6, params=1e5)
+             for space, values in top1.items() for seed, t in enumerate(values)]
+    rows = {r["space"]: r for r in tables.t2_spaces(files, 8_000_000, paper_comparison="none")}
+    learned, worse, better = rows["learned"], rows["proxylessnas"], rows["reference"]
+    assert learned["top1_ci_lo"] < learned["top1_mean"] < learned["top1_ci_hi"]
+    assert learned["verdict"] == learned["p_learned_better"] == "– (the learned space itself)"
+    assert worse["learned_gain"] == 11.0 and worse["verdict"] == "shown" and worse["p_learned_better"] < 0.01
+    assert worse["learned_gain_ci_lo"] < 11.0 < worse["learned_gain_ci_hi"]
+    assert better["learned_gain"] == -4.0 and better["verdict"] == "contradicted" and better["p_learned_better"] > 0.99
+    one = rows["random"]  # one seed: no interval, no test, and the table says so
+    assert one["top1_ci_lo"] == tables.stats.ONE_SEED and one["verdict"] == tables.stats.NO_TEST
+    assert one["learned_gain"] == 1.0
+
 def _space(tmp_path, madds):
     path = tmp_path / "space.json"
     path.write_text(json.dumps({"layers": [{"candidates": [{"madds": m} for m in layer]} for layer in madds]}))
@@ -166,8 +184,8 @@ def test_data_splits_and_nas_choices(tmp_path):
                                  "train": [1, 2, 3], "test": [4, 5]}))
     assert [(r["split"], r["images"]) for r in tables.data_splits(split)] == [
         ("search_train", 2), ("search_val", 1), ("train", 3), ("test", 2)]
-    nas = _metrics(tmp_path, "nas", algorithm="proxyless", budget_madds=8e6, madds=7.5e6, repair_swaps=[{}],
-                   layers=[{"chosen": "ab12"}, {"chosen": "zero"}])
+    nas = _metrics(tmp_path, "nas", algorithm="proxyless", budget_madds=8e6, band_floor_madds=7.2e6, madds=7.5e6,
+                   in_band=True, repair_swaps=[{}], layers=[{"chosen": "ab12"}, {"chosen": "zero"}])
     (row,) = tables.nas_choices({"main/learned/seed_0": nas})
-    assert row == {"run": "main/learned/seed_0", "algorithm": "proxyless", "budget_m": 8.0, "madds_m": 7.5,
-                   "repair_swaps": 1, "chosen": "ab12 zero"}
+    assert row == {"run": "main/learned/seed_0", "algorithm": "proxyless", "budget_m": 8.0, "band_floor_m": 7.2,
+                   "madds_m": 7.5, "in_band": "yes", "repair_swaps": 1, "chosen": "ab12 zero"}

@@ -13,6 +13,7 @@ import pytest
 import torch
 import yaml
 
+from autospace import stats
 from autospace.backbone import get_backbone
 from autospace.builder import build_network
 from autospace.profile import hook_cost
@@ -166,6 +167,10 @@ def test_the_summary_shows_the_comparison_and_where_everything_is(run, capsys):
     for name in ("t1_imagenet", "t2_spaces", "t3_budgets", "t4_ablations", "t5_search_cost", "pareto", "cells"):
         assert name in out, name
     assert re.search(r"Audit: .*\(ok, \d+ artifacts\)", out), out
+    # T2's test of the learned space against each other space; one seed a space: no test, and why
+    others = {r["space"] for r in _csv(repo / "results/tiny/tables/t2_spaces.csv")} - {"learned"}
+    tested = re.findall(r"^  vs (\S+) \(\w+, 1 seeds\): gain -?[\d.]+ points: (.*)$", out, re.M)
+    assert others and {s for s, _ in tested} == others and {v for _, v in tested} == {stats.NO_TEST}, out
 
 
 def test_a_config_change_reruns_the_audit(run, tmp_path):

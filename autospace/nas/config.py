@@ -24,6 +24,7 @@ OPTIONS = {
     "arch_lr": Option(6e-3, float, low=0, low_open=True),
     "arch_weight_decay": Option(0.0, float, low=0),
     "penalty_weight": Option(1.0, float, low=0),
+    "madds_band": Option(0.9, float, low=0, high=1, high_open=True),
     "arch_paths": Option(2, int, low=1),
     "include_zero": Option(True, bool),
     "random_trials": Option(100, int, low=1),
@@ -43,7 +44,10 @@ class NASConfig:
     ``budget_madds``, or ``budget_ratio`` times the backbone's reference network MAdds (default
     1.0). ``warmup_epochs`` train weights only; ``arch_paths`` is how many paths per layer the
     ProxylessNAS estimate samples for an architecture step (2 as in ProxylessNAS; >= the number
-    of choices uses all); ``penalty_weight`` scales ``max(0, E[MAdds] / budget - 1)``;
+    of choices uses all); ``penalty_weight`` scales the band penalty
+    (:func:`autospace.nas.search.band_penalty`); ``madds_band``: the found network's MAdds should
+    land in [madds_band x budget, budget], so that spaces are compared at (nearly) equal cost
+    (issue #16; 0: only below the budget, the plain hinge);
     ``include_zero`` adds the zero op (skip) on layers that can be skipped; ``random_trials``
     bounds the rejection sampling of ``random``; ``amp``: bf16 autocast on CUDA, ``none``:
     float32; ``channels_last``: channels-last model and inputs (every device);
@@ -63,6 +67,7 @@ class NASConfig:
     arch_lr: float
     arch_weight_decay: float
     penalty_weight: float
+    madds_band: float
     arch_paths: int
     include_zero: bool
     random_trials: int

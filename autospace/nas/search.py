@@ -39,13 +39,25 @@ def check_feasible(space: SearchSpace, fixed: int, costs: list[list[int]], budge
                         f"({100 * (cheapest - budget) / budget:.1f}%) over", budget)
 
 
-def repair(chosen: list[int], logprobs: list[list[float]], fixed: int, costs: list[list[int]],
-           budget: int) -> tuple[list[int], list[dict]]:
-    """Greedily swap layers to cheaper choices until the MAdds fit ``budget``.
+def band_penalty(expected_madds: torch.Tensor, budget: int, band: float) -> torch.Tensor:
+    """The MAdds constraint term of the architecture loss: ``max(0, E/T - 1) + max(0, band - E/T)``
+    for expected MAdds E and budget T. The first part is the hinge of a hard budget (ProxylessNAS's
+    resource term, as the AutoSpace paper uses it for its NAS step, section 3.3); the second,
+    zero for ``band = 0``, pushes a network that would land far below the budget back up into
+    [band T, T], so that spaces are compared at equal MAdds (our choice; docs/method.md)."""
+    ratio = expected_madds / budget
+    return torch.relu(ratio - 1) + torch.relu(band - ratio)
 
-    Each swap is the one that loses the least log-probability of architecture weight (ties: the
-    larger MAdds saving, then the lower layer, then the lower choice index), so the result is
-    deterministic. Call :func:`check_feasible` first. Returns the choices and the swaps made.
+
+def repair(chosen: list[int], logprobs: list[list[float]], fixed: int, costs: list[list[int]],
+           budget: int, floor: int = 0) -> tuple[list[int], list[dict]]:
+    """Greedily swap layers to other choices until the MAdds lie in [``floor``, ``budget``].
+
+    Above the budget, each swap is to a cheaper choice; below the floor, to a dearer one that
+    keeps the total within the budget. Each swap is the one that loses the least log-probability
+    of architecture weight (ties: the larger MAdds change, then the lower layer, then the lower
+    choice index), so the result is deterministic. Call :func:`check_feasible` first. A floor
+    no swap can reach is left short (the caller records it). Returns the choices and the swaps.
     """
     chosen = list(chosen)
     total = fixed + sum(c[j] for c, j in zip(costs, chosen))
@@ -57,6 +69,16 @@ def repair(chosen: list[int], logprobs: list[list[float]], fixed: int, costs: li
         swaps.append({"layer": l, "from": chosen[l], "to": j, "logprob_loss": loss, "madds_saved": -delta})
         chosen[l] = j
         total += delta
+    while total < floor:
+        options = [(logprobs[l][cur] - logprobs[l][j], -(costs[l][j] - costs[l][cur]), l, j)
+                   for l, cur in enumerate(chosen) for j in range(len(costs[l]))
+                   if costs[l][cur] < costs[l][j] <= costs[l][cur] + budget - total]
+        if not options:
+            break
+        loss, delta, l, j = min(options)
+        swaps.append({"layer": l, "from": chosen[l], "to": j, "logprob_loss": loss, "madds_saved": delta})
+        chosen[l] = j
+        total -= delta
     return chosen, swaps
 
 
@@ -129,7 +151,8 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, c
     arch_from = cfg.warmup_epochs * steps  # the first global step with an architecture update
 
     def penalty() -> torch.Tensor:  # divided by the ranks, whose gradients are summed
-        return cfg.penalty_weight * torch.relu(net.expected_madds() / budget - 1).float() / D.world_size()
+        return cfg.penalty_weight * band_penalty(net.expected_madds(), budget, cfg.madds_band).float() \
+            / D.world_size()
 
     def step(gstep: int, x: torch.Tensor, y: torch.Tensor, n: int):
         gen = torch.Generator().manual_seed(derived_seed(seed, "nas", "step", gstep))
@@ -170,12 +193,13 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, c
 
 
 def random_architecture(costs: list[list[int]], fixed: int, budget: int, trials: int,
-                        rng: random.Random) -> tuple[list[int], int]:
-    """Uniform choices per layer, redrawn up to ``trials`` times until they fit the budget (the
-    last draw is repaired if none fits). Returns the choices and the number of draws."""
+                        rng: random.Random, floor: int = 0) -> tuple[list[int], int]:
+    """Uniform choices per layer, redrawn up to ``trials`` times until the MAdds lie in
+    [``floor``, ``budget``] (the last draw is repaired if none does). Returns the choices and the
+    number of draws."""
     for trial in range(1, trials + 1):
         chosen = [rng.randrange(len(c)) for c in costs]
-        if fixed + sum(c[j] for c, j in zip(costs, chosen)) <= budget:
+        if floor <= fixed + sum(c[j] for c, j in zip(costs, chosen)) <= budget:
             return chosen, trial
     return chosen, trials
 
@@ -196,6 +220,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     device = pick_device(config.get("device", "auto"))
     reference_madds = network_cost(backbone.reference_network()).madds
     budget = cfg.budget(backbone)
+    floor = math.ceil(cfg.madds_band * budget)
     choices = layer_choices(space, cfg.include_zero)
     fixed, costs = choice_costs(space, choices)
     check_feasible(space, fixed, costs, budget)
@@ -213,7 +238,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     extra = {}
     if cfg.algorithm == "random":
         chosen, extra["random_draws"] = random_architecture(costs, fixed, budget, cfg.random_trials,
-                                                            random.Random(seed))
+                                                            random.Random(seed), floor)
         alphas = [[0.0] * len(c) for c in choices]
     else:
         splits = Splits(data_dir)
@@ -224,7 +249,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
         chosen = [max(range(len(a)), key=lambda j, a=a: (a[j], -j)) for a in alphas]
     logprobs = [torch.log_softmax(torch.tensor(a, dtype=torch.float64), 0).tolist() for a in alphas]
     argmax = list(chosen)
-    chosen, swaps = repair(chosen, logprobs, fixed, costs, budget)
+    chosen, swaps = repair(chosen, logprobs, fixed, costs, budget, floor)
 
     spec = backbone.fill([layer[j] for layer, j in zip(choices, chosen)])
     cost = network_cost(spec)
@@ -233,7 +258,8 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
                "probs": [math.exp(v) for v in lp], "argmax": choice_id(layer[am]), "chosen": choice_id(layer[j])}
               for l, (layer, a, lp, am, j) in enumerate(zip(choices, alphas, logprobs, argmax, chosen))]
     report = {"space": space.name, "space_path": str(space_path), "algorithm": cfg.algorithm,
-              "budget_madds": budget, "reference_madds": reference_madds, "madds": cost.madds,
+              "budget_madds": budget, "band_floor_madds": floor, "in_band": floor <= cost.madds,
+              "reference_madds": reference_madds, "madds": cost.madds,
               "params": cost.params, "layers": layers, "repair_swaps": swaps, **extra}
     resolved = {"seed": seed, "device": str(device), "backbone": config.get("backbone", "fmnist_small"),
                 "nas": cfg.to_dict()}
