@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 CORES ?= all
 
-.PHONY: setup data test test-fast run report bench clean-venv
+.PHONY: setup data test test-fast run report bench evidence clean-venv
 
 setup: $(VENV)/.installed data
 
@@ -51,6 +51,12 @@ report: setup
 
 bench: setup
 	$(PY) -m benchmarks.run
+
+# issue #16's evidence (fitness validity, the spaces at equal MAdds): about an hour on 2 CPU cores
+# (EVIDENCE=gpu: the GPU size, skipped without CUDA); writes its section of docs/benchmarks.md
+EVIDENCE ?= cpu
+evidence: setup
+	$(PY) -m benchmarks.run bench_evidence $(EVIDENCE)
 
 clean-venv:
 	rm -rf $(VENV)

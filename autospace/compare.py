@@ -38,19 +38,32 @@ def run_comparison(config: dict, spaces: dict, seeds, out_dir) -> list[dict]:
         if a not in ALGORITHMS:
             raise SpecError("algorithms", f"expected some of {list(ALGORITHMS)}", a)
     out_dir = Path(out_dir)
-    records = []
-    for name, space_path in spaces.items():
-        for algorithm in algorithms:
-            for seed in seeds:
-                run = out_dir / "runs" / name / algorithm / f"seed{seed}"
-                if not (run / "metrics.json").exists():
-                    search({"seed": seed, "device": config.get("device", "auto"),
-                            "backbone": config.get("backbone", "fmnist_small"),
-                            "nas": {**nas, "algorithm": algorithm}}, space_path, config["data_dir"], run / "nas")
-                    train({"seed": seed, "device": config.get("device", "auto"), "train": config.get("train")},
-                          run / "nas" / "arch.json", config["data_dir"], run / "train", run / "state")
-                    evaluate(run / "nas" / "arch.json", run / "train" / "model.pt", config["data_dir"],
-                             run / "metrics.json", config.get("evaluate"),
-                             {"space": name, "algorithm": algorithm, "seed": seed})
-                records.append(run / "metrics.json")
+    records = [run_one(config, name, space_path, algorithm, seed, out_dir / "runs" / name / algorithm / f"seed{seed}")
+               for name, space_path in spaces.items() for algorithm in algorithms for seed in seeds]
     return write_comparison(records, out_dir / "comparison.csv", out_dir / "comparison.md")
+
+
+def run_one(config: dict, name: str, space_path, algorithm: str, seed: int, run: Path) -> Path:
+    """NAS (``algorithm``, ``seed``) in the space ``space_path`` -> training -> evaluation into
+    ``run``; returns ``run/metrics.json`` (labelled ``space=name``, ``algorithm``, ``seed``). A
+    run whose metrics exist is kept. ``config`` as in :func:`run_comparison`."""
+    run = Path(run)
+    if not (run / "metrics.json").exists():
+        search({"seed": seed, "device": config.get("device", "auto"),
+                "backbone": config.get("backbone", "fmnist_small"),
+                "nas": {**(config.get("nas") or {}), "algorithm": algorithm}}, space_path, config["data_dir"], run / "nas")
+        train_evaluate(config, run / "nas" / "arch.json", seed, run, {"space": name, "algorithm": algorithm})
+    return run / "metrics.json"
+
+
+def train_evaluate(config: dict, arch_path, seed: int, run: Path, labels: dict) -> Path:
+    """Train the architecture ``arch_path`` from scratch (``config['train']``, ``seed``) into
+    ``run/train`` and evaluate it into ``run/metrics.json`` (with ``labels`` and the seed);
+    returns that path. A run whose metrics exist is kept."""
+    run = Path(run)
+    if not (run / "metrics.json").exists():
+        train({"seed": seed, "device": config.get("device", "auto"), "train": config.get("train")},
+              arch_path, config["data_dir"], run / "train", run / "state")
+        evaluate(arch_path, run / "train" / "model.pt", config["data_dir"], run / "metrics.json",
+                 config.get("evaluate"), {**labels, "seed": seed})
+    return run / "metrics.json"

@@ -17,10 +17,9 @@ import torch
 from autospace.compare import run_comparison
 from autospace.tables import comparison_markdown
 from autospace.data import prepare_fashion_mnist
-from autospace.evolution.steps import export_space, run_generation, warmup
 from autospace.space import proxylessnas_space, reference_space
 
-from .common import machine, write_section
+from .common import evolve, machine, write_section
 
 DATA = {"seed": 0, "search_val_size": 2000, "search_train_size": 4000, "train_size": 4000, "test_size": 5000}
 SEARCH = {"seed": 0, "device": "cpu", "backbone": "fmnist_small",
@@ -40,15 +39,7 @@ def run(out_dir: str = "/tmp/autospace-bench-comparison") -> None:
     out = Path(out_dir)
     start = time.time()
     prepare_fashion_mnist(out / "data", root=None, download=False, **DATA)
-    if not (out / "learned.json").exists():  # like run_comparison's finished runs, a finished search is kept
-        search = out / "search"
-        warmup(SEARCH, out / "data", search / "warmup")
-        prev = search / "warmup"
-        for g in range(SEARCH["evolution"]["generations"]):
-            run_generation(SEARCH, out / "data", prev, search / f"gen_{g:03d}", g)
-            prev = search / f"gen_{g:03d}"
-        export_space(SEARCH, prev, out / "learned.json")
-    spaces = {"learned": out / "learned.json"}
+    spaces = {"learned": evolve(SEARCH, out / "data", out / "search")}
     for space in (proxylessnas_space("fmnist_small"), reference_space("fmnist_small")):
         space.save(out / f"{space.name}.json")
         spaces[space.name] = out / f"{space.name}.json"

@@ -24,3 +24,26 @@ def write_section(name: str, body: str) -> None:
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
     DOC.write_text(text)
+
+
+def evolve(search: dict, data_dir, out_dir) -> Path:
+    """Warm-up, ``search['evolution']['generations']`` generations and the export of the learned
+    space under ``out_dir`` (the workflow's steps, in this process); returns the space document.
+    A finished search (its ``learned.json``) is kept."""
+    from autospace.evolution.steps import export_space, run_generation, warmup
+
+    out = Path(out_dir)
+    space = out / "learned.json"
+    if not space.exists():
+        warmup(search, data_dir, out / "warmup")
+        prev = out / "warmup"
+        for g in range(search["evolution"]["generations"]):
+            run_generation(search, data_dir, prev, out / f"gen_{g:03d}", g)
+            prev = out / f"gen_{g:03d}"
+        export_space(search, prev, space)
+    return space
+
+
+def last_generation(search: dict, out_dir) -> Path:
+    """The folder of the last generation :func:`evolve` wrote (its ``population.json``)."""
+    return Path(out_dir) / f"gen_{search['evolution']['generations'] - 1:03d}"

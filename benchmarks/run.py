@@ -1,4 +1,8 @@
-"""`make bench`: run every benchmark; each writes its section of docs/benchmarks.md."""
+"""`make bench`: run every benchmark; each writes its section of docs/benchmarks.md.
+
+``python -m benchmarks.run`` runs :data:`BENCHES`; ``python -m benchmarks.run NAME [ARG ...]``
+runs ``benchmarks/NAME.py``'s ``run(ARG, ...)`` (e.g. ``bench_evidence cpu /tmp/evidence``).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,12 @@ import sys
 BENCHES = ["bench_counter", "bench_supernet", "bench_loader", "bench_memory"]
 
 
-def main(names: list[str]) -> None:
-    for name in names or BENCHES:
+def main(argv: list[str]) -> None:
+    if argv:
+        name, *args = argv
+        importlib.import_module(f"benchmarks.{name}").run(*args)
+        return
+    for name in BENCHES:
         print(f"== {name}")
         importlib.import_module(f"benchmarks.{name}").run()
 
