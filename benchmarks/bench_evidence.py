@@ -60,17 +60,19 @@ NEW_RULE, OLD_RULE = "ema_debiased", "ema"
 #: and ``small_train``: the cheaper data and recipe of the stand-alone cells (fitness validity)
 #: and the random architectures; ``jobs``: runs at a time (:func:`in_parallel`).
 SIZES = {
-    "smoke": {
+    "smoke": {  # the tiny config's recipe (.test/config/tiny.yaml), so that its networks learn
         "device": "cpu", "jobs": 1,
-        "data": {"search_val_size": 200, "search_train_size": 400, "train_size": 600, "test_size": 500},
+        "data": {"search_val_size": 200, "search_train_size": 400, "train_size": 400, "test_size": 500},
         "evolution": {"population_size": 8, "sample_size": 2, "tournament_size": 2, "generations": 2,
                       "export_top_k": 3, "batch_size": 64},
         "evolution_seeds": [0],
         "nas": {"epochs": 1, "warmup_epochs": 0, "batch_size": 64},
-        "train": {"epochs": 1, "batch_size": 64, "warmup_epochs": 0.5},
+        "train": {"epochs": 4, "batch_size": 32, "lr": 0.1, "warmup_epochs": 0.5, "augmentation": "none",
+                  "label_smoothing": 0.0},
         "nas_seeds": [0, 1],
         "small_train_size": 400,
-        "small_train": {"epochs": 1, "batch_size": 64, "warmup_epochs": 0.5},
+        "small_train": {"epochs": 4, "batch_size": 32, "lr": 0.1, "warmup_epochs": 0.5, "augmentation": "none",
+                        "label_smoothing": 0.0},
         "random_per_space": 3,
         "tau_cells": 4,
     },

@@ -33,6 +33,7 @@ def test_every_experiment_has_its_runs_and_its_statistics(smoke):
             assert entry["n"] == n == len(top1)
             assert entry["mean"] == pytest.approx(statistics.fmean(top1))
             assert entry["ci"] == pytest.approx(stats.mean_ci(top1))
+            assert min(top1) >= 40.0, (part, space, top1)  # trained networks (chance is 10 %)
             # the acceptance: every network of every space lies in [band * T, T]
             assert entry["in_band"] == n and all(r["in_band"] for r in ev[runs][space])
             if space != "learned":
@@ -57,7 +58,7 @@ def test_the_fitness_check_trains_cells_of_one_layer_across_its_fitness_range(sm
         assert 3 <= len(cells) <= bench.SIZES["smoke"]["tau_cells"]
         assert len({c["cell"] for c in cells}) == len(cells)
         assert [c["fitness"] for c in cells] == sorted(c["fitness"] for c in cells)
-        assert all(c["times_sampled"] >= 1 for c in cells)
+        assert all(c["times_sampled"] >= 1 for c in cells) and min(c["top1"] for c in cells) >= 40.0
         assert t["tau"] == stats.kendall_tau([c["fitness"] for c in cells], [c["top1"] for c in cells])
         for arch in (out / "tau" / t["rule"]).glob("*/arch.json"):  # the reference network, one layer changed
             blocks = [b for stage in load_spec(arch).stages for b in stage.blocks]
