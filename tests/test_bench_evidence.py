@@ -89,3 +89,16 @@ def test_the_gpu_size_skips_cleanly_without_cuda(tmp_path, capsys):
     assert bench.run("gpu", str(tmp_path / "gpu"), write_doc=False) is None
     assert "skipped, CUDA is not available" in capsys.readouterr().out
     assert not (tmp_path / "gpu").exists()
+
+
+def test_runs_in_two_processes_give_the_bytes_of_runs_in_one(smoke, tmp_path):
+    """The cpu size runs two jobs at a time: a run's weights must not depend on that."""
+    from autospace.compare import train_evaluate
+
+    out, ev = smoke
+    runs = sorted((out / "tau" / bench.NEW_RULE).glob("*/arch.json"))[:2]
+    config = bench.run_config(bench.SIZES["smoke"], out / "data-small", bench.SIZES["smoke"]["small_train"])
+    calls = [(train_evaluate, config, arch, 0, tmp_path / arch.parent.name, {}) for arch in runs]
+    assert bench.in_parallel(2, calls) == [tmp_path / arch.parent.name / "metrics.json" for arch in runs]
+    for arch in runs:
+        assert (tmp_path / arch.parent.name / "train/model.pt").read_bytes() == (arch.parent / "train/model.pt").read_bytes()
