@@ -104,7 +104,8 @@ def kendall_tau(x: list[float], y: list[float], boot: int = 2000, seed: int = 0,
     """Kendall's tau-b between ``x`` and ``y`` (e.g. fitness and stand-alone accuracy), its
     one-sided p-value for tau > 0, and a percentile bootstrap ``level`` interval over ``boot``
     resamples of the pairs (seeded: the same data give the same interval; resamples with a
-    constant side, where tau is undefined, are dropped). None for fewer than three pairs."""
+    constant side, where tau is undefined, are dropped; ``boot=0``: no interval, NaN). None for
+    fewer than three pairs."""
     if len(x) != len(y):
         raise ValueError("kendall_tau: x and y differ in length")
     if len(x) < 3:

@@ -9,7 +9,9 @@ its uncertainty (:mod:`autospace.stats`):
    evolution; then ``tau_cells`` cells of one layer spanning its fitness range are trained
    stand-alone inside the reference network (that layer holds the cell, every other layer the
    reference cell; one training seed for all). Kendall's tau between fitness and test top-1,
-   with a bootstrap 95 % interval.
+   with a bootstrap 95 % interval, beside the spread one training's seed alone gives (the
+   reference network trained with ``noise_seeds`` seeds) and Kendall's tau between fitness and
+   how often each cell was sampled (the bias the debiased rule removes).
 2. **NAS at equal MAdds**: ProxylessNAS in the learned space (one per evolution seed; NAS seed
    s uses evolution seed s mod E), the ProxylessNAS space and the reference-only space, with
    the same seeds (paired across spaces), budget, MAdds band (``nas.madds_band``) and recipe.
@@ -75,6 +77,7 @@ SIZES = {
                         "label_smoothing": 0.0},
         "random_per_space": 3,
         "tau_cells": 4,
+        "noise_seeds": 2,
     },
     "cpu": {
         "device": "cpu", "jobs": 2,
@@ -88,6 +91,7 @@ SIZES = {
         "small_train": {"epochs": 2, "batch_size": 128, "warmup_epochs": 0.2},
         "random_per_space": 10,
         "tau_cells": 10,
+        "noise_seeds": 5,
     },
     "gpu": {  # prepared, not yet run (no GPU lent): its time is not measured
         "device": "cuda", "jobs": 1,
@@ -101,6 +105,7 @@ SIZES = {
         "small_train": {"epochs": 1, "batch_size": 256, "warmup_epochs": 0.1},
         "random_per_space": 10,
         "tau_cells": 10,
+        "noise_seeds": 5,
     },
 }
 EVALUATE = {"latency_repeats": 5, "latency_warmup": 2}
@@ -184,10 +189,27 @@ def tau_jobs(size: dict, small_dir: Path, out: Path, rule: str) -> tuple[dict, l
     return {"rule": rule, "layer": layer, "cells": cells}, calls
 
 
+def noise_jobs(size: dict, small_dir: Path, out: Path) -> list[tuple]:
+    """The reference network trained with ``noise_seeds`` training seeds on the cells' recipe:
+    how far one training's top-1 moves by its seed alone, the yardstick for the cells' spread."""
+    run = out / "noise"
+    write_text(run / "arch.json", get_backbone(BACKBONE).reference_network().dumps())
+    config = run_config(size, small_dir, size["small_train"])
+    return [(train_evaluate, config, run / "arch.json", seed, run / f"seed{seed}", {"noise": "reference"})
+            for seed in range(size["noise_seeds"])]
+
+
+def noise_result(metrics: list[Path]) -> dict:
+    top1 = [100 * read_json(path)["top1"] for path in metrics]
+    return {"top1": top1, "mean": statistics.fmean(top1), "sd": statistics.stdev(top1) if len(top1) > 1 else None}
+
+
 def tau_result(plan: dict, metrics: list[Path]) -> dict:
     cells = [{**c, "top1": 100 * read_json(path)["top1"]} for c, path in zip(plan["cells"], metrics)]
-    tau = stats.kendall_tau([c["fitness"] for c in cells], [c["top1"] for c in cells])
-    return {**plan, "cells": cells, "tau": tau}
+    fitness = [c["fitness"] for c in cells]
+    return {**plan, "cells": cells, "tau": stats.kendall_tau(fitness, [c["top1"] for c in cells]),
+            # the bias the debiased rule removes: fitness that follows how often a cell was sampled
+            "tau_times_sampled": stats.kendall_tau(fitness, [float(c["times_sampled"]) for c in cells], boot=0)}
 
 
 # -- 2. and 3. the spaces at equal MAdds -------------------------------------------------------------
@@ -277,15 +299,22 @@ def regression_table(reg: dict) -> str:
 
 def tau_table(taus: list[dict]) -> str:
     lines = ["| fitness rule | layer | cells | fitness range | top-1 range (%) | Kendall tau | 95 % bootstrap CI "
-             "| p (tau > 0) |", "|---|---|---|---|---|---|---|---|"]
+             "| p (tau > 0) | tau(fitness, times sampled) |", "|---|---|---|---|---|---|---|---|---|"]
     for t in taus:
         f = [c["fitness"] for c in t["cells"]]
         a = [c["top1"] for c in t["cells"]]
         k = t["tau"] or {}
         lines.append(f"| {t['rule']} | {t['layer']} | {len(f)} | {min(f):.3f}-{max(f):.3f} | {min(a):.2f}-{max(a):.2f} "
                      f"| {_num(k.get('tau'), '+.2f')} | {_ci((k['lo'], k['hi'])) if k else '–'} "
-                     f"| {_num(k.get('p'), '.3f')} |")
+                     f"| {_num(k.get('p'), '.3f')} | {_num((t.get('tau_times_sampled') or {}).get('tau'), '+.2f')} |")
     return "\n".join(lines)
+
+
+def noise_line(noise: dict, size: dict) -> str:
+    return (f"The yardstick: the reference network itself, trained the same way with training seeds "
+            f"0-{len(noise['top1']) - 1}, gives top-1 {noise['mean']:.2f} % with a standard deviation of "
+            f"{_num(noise['sd'])} points over its seeds (range {min(noise['top1']):.2f}-{max(noise['top1']):.2f}): "
+            f"a cell's top-1 above is one such draw.")
 
 
 def run(size_name: str = "cpu", out_dir: str | None = None, write_doc: bool = True) -> dict | None:
@@ -325,7 +354,9 @@ def _run(size_name: str, size: dict, out: Path) -> dict:
     nas = space_jobs(run_config(size, data_dir, size["train"]), out, learned, hand, "proxyless", size["nas_seeds"])
     rand = space_jobs(run_config(size, small_dir, size["small_train"]), out, learned, hand, "random",
                       list(range(size["random_per_space"])))
-    metrics = in_parallel(size["jobs"], calls + [job[2] for job in nas + rand])
+    noise = noise_jobs(size, small_dir, out)
+    metrics = in_parallel(size["jobs"], calls + [job[2] for job in nas + rand] + noise)
+    noise_metrics, metrics = metrics[len(metrics) - len(noise):], metrics[:len(metrics) - len(noise)]
     taus, at = [], 0
     for plan, count in plans:
         taus.append(tau_result(plan, metrics[at:at + count]))
@@ -334,7 +365,7 @@ def _run(size_name: str, size: dict, out: Path) -> dict:
     rand_results = space_results(rand, metrics[at + len(nas):])
     minutes = (time.time() - start) / 60
     evidence = {"size": size_name, "config": size, "minutes": minutes, "machine": machine(),
-                "fitness_validity": taus, "nas": compare(nas_results, stats.greater), "nas_runs": nas_results,
+                "fitness_validity": taus, "noise": noise_result(noise_metrics), "nas": compare(nas_results, stats.greater), "nas_runs": nas_results,
                 "random": compare(rand_results, stats.mann_whitney_greater), "random_runs": rand_results,
                 "random_regression": regression(rand_results)}
     write_json(out / "evidence.json", evidence)
@@ -358,6 +389,8 @@ fitness range, evenly spaced in rank, each trained stand-alone in the reference 
 {json.dumps(size['small_train'])} on {size['small_train_size'] or 'all 60,000'} training images, training seed 0):
 
 {tau_table(ev['fitness_validity'])}
+
+{noise_line(ev['noise'], size)}
 
 **2. ProxylessNAS in each space, equal-MAdds band** (seeds {size['nas_seeds']}, paired across
 spaces; learned - space with Welch's one-sided test):

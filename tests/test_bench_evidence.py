@@ -76,8 +76,11 @@ def test_the_report_and_a_rerun_that_keeps_finished_runs(smoke):
     assert text.count("| learned |") == 2 and "Kendall tau" in text
     metrics = sorted(out.glob("*/*/seed*/metrics.json")) + sorted(out.glob("tau/*/*/metrics.json"))
     size = bench.SIZES["smoke"]
+    metrics += sorted(out.glob("noise/seed*/metrics.json"))
     assert len(metrics) == 3 * (len(size["nas_seeds"]) + size["random_per_space"]) + sum(
-        len(t["cells"]) for t in ev["fitness_validity"])
+        len(t["cells"]) for t in ev["fitness_validity"]) + size["noise_seeds"]
+    assert len(ev["noise"]["top1"]) == size["noise_seeds"] and ev["noise"]["sd"] == pytest.approx(
+        statistics.stdev(ev["noise"]["top1"])) and "The yardstick" in text
     stamps = {p: p.stat().st_mtime_ns for p in metrics}
     again = bench.run("smoke", str(out), write_doc=False)
     assert {p: p.stat().st_mtime_ns for p in metrics} == stamps
