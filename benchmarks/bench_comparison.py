@@ -17,9 +17,8 @@ import torch
 from autospace.compare import run_comparison
 from autospace.tables import comparison_markdown
 from autospace.data import prepare_fashion_mnist
-from autospace.space import proxylessnas_space, reference_space
 
-from .common import evolve, machine, write_section
+from .common import evolve, hand_spaces, machine, write_section
 
 DATA = {"seed": 0, "search_val_size": 2000, "search_train_size": 4000, "train_size": 4000, "test_size": 5000}
 SEARCH = {"seed": 0, "device": "cpu", "backbone": "fmnist_small",
@@ -39,10 +38,7 @@ def run(out_dir: str = "/tmp/autospace-bench-comparison") -> None:
     out = Path(out_dir)
     start = time.time()
     prepare_fashion_mnist(out / "data", root=None, download=False, **DATA)
-    spaces = {"learned": evolve(SEARCH, out / "data", out / "search")}
-    for space in (proxylessnas_space("fmnist_small"), reference_space("fmnist_small")):
-        space.save(out / f"{space.name}.json")
-        spaces[space.name] = out / f"{space.name}.json"
+    spaces = {"learned": evolve(SEARCH, out / "data", out / "search"), **hand_spaces("fmnist_small", out)}
     rows = run_comparison({**CONFIG, "data_dir": str(out / "data")}, spaces, SEEDS, out)
     minutes = (time.time() - start) / 60
     write_section("comparison", f"""

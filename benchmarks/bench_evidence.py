@@ -48,12 +48,11 @@ from autospace.data import prepare_fashion_mnist
 from autospace.evolution.config import SearchConfig
 from autospace.evolution.population import load_population
 from autospace.files import read_json, write_json, write_text
-from autospace.space import proxylessnas_space, reference_space
+from autospace.tables import LEARNED
 
-from .common import evolve, last_generation, machine, write_section
+from .common import evolve, hand_spaces, last_generation, machine, write_section
 
 BACKBONE = "fmnist_small"
-LEARNED = "learned"
 #: The rule the comparison's learned spaces are evolved with (the library default), and the old one.
 NEW_RULE, OLD_RULE = "ema_debiased", "ema"
 
@@ -122,10 +121,14 @@ def run_config(size: dict, data_dir: Path, train: dict) -> dict:
             "nas": size["nas"], "train": train, "evaluate": EVALUATE}
 
 
+def top1_percent(metrics: Path) -> float:
+    return 100 * read_json(metrics)["top1"]
+
+
 def _top1(metrics: Path) -> dict:
-    m = read_json(metrics)
     nas = metrics.parent / "nas" / "nas.json"
-    return {"top1": 100 * m["top1"], "madds": m["madds"], **({"in_band": read_json(nas)["in_band"]} if nas.exists() else {})}
+    return {"top1": top1_percent(metrics), "madds": read_json(metrics)["madds"],
+            **({"in_band": read_json(nas)["in_band"]} if nas.exists() else {})}
 
 
 # -- the jobs ------------------------------------------------------------------------------------
@@ -201,12 +204,12 @@ def noise_jobs(size: dict, small_dir: Path, out: Path) -> list[tuple]:
 
 
 def noise_result(metrics: list[Path]) -> dict:
-    top1 = [100 * read_json(path)["top1"] for path in metrics]
+    top1 = [top1_percent(path) for path in metrics]
     return {"top1": top1, "mean": statistics.fmean(top1), "sd": statistics.stdev(top1) if len(top1) > 1 else None}
 
 
 def tau_result(plan: dict, metrics: list[Path]) -> dict:
-    cells = [{**c, "top1": 100 * read_json(path)["top1"]} for c, path in zip(plan["cells"], metrics)]
+    cells = [{**c, "top1": top1_percent(path)} for c, path in zip(plan["cells"], metrics)]
     fitness = [c["fitness"] for c in cells]
     return {**plan, "cells": cells, "tau": stats.kendall_tau(fitness, [c["top1"] for c in cells]),
             # the bias the debiased rule removes: fitness that follows how often a cell was sampled
@@ -214,14 +217,6 @@ def tau_result(plan: dict, metrics: list[Path]) -> dict:
 
 
 # -- 2. and 3. the spaces at equal MAdds -------------------------------------------------------------
-
-def hand_spaces(out: Path) -> dict[str, Path]:
-    hand = {}
-    for space in (proxylessnas_space(BACKBONE), reference_space(BACKBONE)):
-        space.save(out / f"{space.name}.json")
-        hand[space.name] = out / f"{space.name}.json"
-    return hand
-
 
 def space_jobs(config: dict, out: Path, learned: list[Path], hand: dict[str, Path], algorithm: str,
                seeds: list[int]) -> list[tuple]:
@@ -351,7 +346,7 @@ def _run(size_name: str, size: dict, out: Path, fmnist_root: str | None) -> dict
     in_parallel(size["jobs"], [(evolve, search_config(size, e, rule), data_dir, search_dir(out, rule, e))
                                for rule, e in evolutions])
     learned = [search_dir(out, NEW_RULE, e) / "learned.json" for e in size["evolution_seeds"]]
-    hand = hand_spaces(out)
+    hand = hand_spaces(BACKBONE, out)
     plans, calls = [], []
     for rule in (OLD_RULE, NEW_RULE):
         plan, tau_calls = tau_jobs(size, small_dir, out, rule)

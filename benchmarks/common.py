@@ -38,12 +38,29 @@ def evolve(search: dict, data_dir, out_dir) -> Path:
         warmup(search, data_dir, out / "warmup")
         prev = out / "warmup"
         for g in range(search["evolution"]["generations"]):
-            run_generation(search, data_dir, prev, out / f"gen_{g:03d}", g)
-            prev = out / f"gen_{g:03d}"
+            run_generation(search, data_dir, prev, generation_dir(out, g), g)
+            prev = generation_dir(out, g)
         export_space(search, prev, space)
     return space
 
 
+def generation_dir(out_dir, generation: int) -> Path:
+    """Where :func:`evolve` writes ``generation`` (its ``population.json``, checkpoint, ...)."""
+    return Path(out_dir) / f"gen_{generation:03d}"
+
+
 def last_generation(search: dict, out_dir) -> Path:
-    """The folder of the last generation :func:`evolve` wrote (its ``population.json``)."""
-    return Path(out_dir) / f"gen_{search['evolution']['generations'] - 1:03d}"
+    """The folder of the last generation :func:`evolve` wrote."""
+    return generation_dir(out_dir, search["evolution"]["generations"] - 1)
+
+
+def hand_spaces(backbone: str, out_dir) -> dict[str, Path]:
+    """The hand-designed spaces of ``backbone`` (ProxylessNAS' and the reference-only one)
+    written into ``out_dir``: name -> space document."""
+    from autospace.space import proxylessnas_space, reference_space
+
+    spaces = {}
+    for space in (proxylessnas_space(backbone), reference_space(backbone)):
+        space.save(Path(out_dir) / f"{space.name}.json")
+        spaces[space.name] = Path(out_dir) / f"{space.name}.json"
+    return spaces
