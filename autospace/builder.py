@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
 import torch
 from torch import nn
 
@@ -125,22 +127,30 @@ def build_block(block, cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class Network(nn.Module):
-    """stem -> blocks -> head (1x1 conv) -> global average pool -> dropout -> linear."""
+    """stem -> blocks -> head (1x1 conv) -> global average pool -> dropout -> linear.
 
-    def __init__(self, spec: ArchSpec):
+    ``slots`` (block index -> a function that makes the module) fills those blocks after the rest
+    is built and initialised, so the slots' modules draw nothing from the RNG stream of the rest
+    (the supernet's mixed layers, :mod:`autospace.supernet`)."""
+
+    def __init__(self, spec: ArchSpec, slots: Mapping[int, Callable[[], nn.Module]] | None = None):
         super().__init__()
+        slots = slots or {}
         self.spec = spec
         stem_width = spec.scaled(spec.stem.width)
         self.stem = nn.Sequential(conv_bn(spec.in_channels, stem_width, spec.stem.kernel, spec.stem.stride),
                                   make_activation(spec.stem.activation))
         positions = block_positions(spec)
         blocks = [b for stage in spec.stages for b in stage.blocks]
-        self.blocks = nn.Sequential(*(build_block(b, p.cin, p.cout, p.stride) for b, p in zip(blocks, positions)))
+        self.blocks = nn.Sequential(*(nn.Identity() if i in slots else build_block(b, p.cin, p.cout, p.stride)
+                                      for i, (b, p) in enumerate(zip(blocks, positions))))
         self.head = nn.Sequential(conv_bn(positions[-1].cout, spec.head_width, 1),
                                   make_activation(spec.head.activation))
         self.dropout = nn.Dropout(spec.head.dropout)
         self.classifier = nn.Linear(spec.head_width, spec.num_classes)
         init_weights(self)
+        for index, make in slots.items():
+            self.blocks[index] = make()
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.blocks(self.stem(x)))

@@ -8,6 +8,7 @@ loads them: nothing in a checkpoint can execute code.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import random
@@ -27,6 +28,13 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.benchmark = False
+
+
+def derived_seed(seed: int, *parts) -> int:
+    """A 63-bit seed from the run seed and any labels (stable across processes): each purpose
+    (population, sampling, a cell's initialisation, a loader's order...) draws from its own."""
+    text = ":".join(str(p) for p in (seed, *parts))
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big") >> 1
 
 
 def pick_device(name: str = "auto") -> torch.device:

@@ -12,7 +12,7 @@ from torch import nn
 
 from autospace.cells import CellSpace, random_cell
 from autospace.evolution.config import SearchConfig
-from autospace.evolution.supernet import Supernet, mixing_weights
+from autospace.supernet import Supernet, mixing_weights
 
 from .common import machine, write_section
 

@@ -76,6 +76,15 @@ def test_warmup_and_generation_on_two_processes_match_one(tmp_path, tiny_data):
     assert metrics[0]["train"]["loss"] == pytest.approx(metrics[1]["train"]["loss"], abs=TOL)
 
 
+#: DARTS's logits after its architecture steps: Adam with betas (0, 0.999) divides each gradient by
+#: its own running magnitude, so a logit whose gradient float32 leaves near Adam's eps moves by a
+#: step that rounding can change by a few percent. Measured 1-vs-2-process differences on seeds
+#: 1-4: 2e-8 to 2.4e-4 (3.3e-6 and 5.4e-5 already before the one supernet changed NAS's
+#: initialisation), against logits of about 2.5e-2 that a sharding or scaling error would move by
+#: their own size. The chosen architecture must still be the same.
+ARCH_TOL = {"proxyless": TOL, "darts": 1e-3}
+
+
 @pytest.mark.parametrize("algorithm", ["proxyless", "darts"])
 def test_nas_on_two_processes_matches_one(tmp_path, tiny_data, algorithm):
     proxylessnas_space(BACKBONE).save(tmp_path / "space.json")
@@ -87,7 +96,7 @@ def test_nas_on_two_processes_matches_one(tmp_path, tiny_data, algorithm):
     a, b = (json.loads((tmp_path / f"nas{n}" / "nas.json").read_text()) for n in (1, 2))
     alphas = [torch.tensor([v for layer in r["layers"] for v in layer["alpha"]]) for r in (a, b)]
     assert alphas[0].abs().max() > 1e-3  # the architecture was trained
-    torch.testing.assert_close(alphas[0], alphas[1], rtol=0, atol=TOL)
+    torch.testing.assert_close(alphas[0], alphas[1], rtol=0, atol=ARCH_TOL[algorithm])
     assert (tmp_path / "nas1" / "arch.json").read_bytes() == (tmp_path / "nas2" / "arch.json").read_bytes()
 
 

@@ -12,7 +12,7 @@ from autospace.cells import parse_cell
 from autospace.evolution import steps
 from autospace.evolution.config import SearchConfig
 from autospace.evolution.steps import export_space, run_generation, warmup
-from autospace.evolution.supernet import Supernet
+from autospace.supernet import Supernet
 from autospace.runtime import load_checkpoint
 from autospace.files import read_json, write_json
 from autospace.space import load_space
@@ -147,7 +147,7 @@ def test_a_generation_resumes_from_the_previous_checkpoint(data_dir, tmp_path):
     banked = [(l, k) for l, layer in enumerate(cells) for k, c in enumerate(layer) if c.id in ckpt["bank"][l]]
     assert banked
     for l, k in banked:
-        for key, tensor in model.layers[l][k].state_dict().items():
+        for key, tensor in model.mixed[l].ops[k].state_dict().items():
             assert torch.equal(tensor, ckpt["bank"][l][cells[l][k].id]["weights"][key])
 
 @pytest.fixture

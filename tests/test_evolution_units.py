@@ -12,8 +12,8 @@ from autospace.evolution.config import OPTIONS, SearchConfig
 from autospace.evolution.fitness import fitness_weights, update_fitness
 from autospace.evolution.population import (Member, init_population, population_from_json, population_to_json,
                                             sample_layer, tournament, update_population)
-from autospace.evolution.supernet import (Supernet, cell_costs, constraint_loss, expected_madds, fixed_madds,
-                                          mixed_output, mixing_weights)
+from autospace.supernet import (Supernet, constraint_loss, expected_madds, fixed_madds, layer_costs, mixed_output,
+                                mixing_weights)
 from autospace.counter import network_cost
 
 from evolution_helpers import STRONG, TWO_LAYERS, WEAK
@@ -190,8 +190,9 @@ def test_mixed_layer_is_the_weighted_sum_of_its_cells_eqn3():
     x = torch.randn(2, 1, 28, 28)
     h = net.stem(x)
     w = mixing_weights(torch.tensor([0.3, -0.2]), "softmax")
-    mixed = w[0] * net.layers[0][0](h) + w[1] * net.layers[0][1](h)
-    assert torch.allclose(mixed_output(h, net.layers[0], w), mixed)
+    paths = net.mixed[0].ops
+    mixed = w[0] * paths[0](h) + w[1] * paths[1](h)
+    assert torch.allclose(mixed_output(h, paths, w), mixed)
     assert torch.allclose(mixing_weights(torch.tensor([0.0, 2.0]), "sigmoid"), torch.sigmoid(torch.tensor([0.0, 2.0])))
     # one-hot weights: the supernet is the single-cell network (same weights)
     one_hot = [torch.tensor([1.0, 0.0])] * 2
@@ -201,7 +202,7 @@ def test_mixed_layer_is_the_weighted_sum_of_its_cells_eqn3():
 def test_expected_madds_and_constraint():
     backbone = get_backbone(TWO_LAYERS)
     cells = [[STRONG, WEAK], [STRONG, WEAK]]
-    costs = cell_costs(backbone, cells)
+    costs = [torch.tensor(layer, dtype=torch.float64) for layer in layer_costs(backbone, cells)]
     weights = [torch.tensor([0.25, 0.75], dtype=torch.float64)] * 2
     e = expected_madds(weights, costs)
     assert float(e) == pytest.approx(sum(0.25 * c[0] + 0.75 * c[1] for c in costs))
@@ -213,7 +214,7 @@ def test_expected_madds_and_constraint():
     assert float(constraint_loss(total, 1000, "log", 1.0)) == pytest.approx(torch.log(torch.tensor(2.0)).item())
     assert float(constraint_loss(total, 1000, "none", 1.0)) == 0
     alpha = torch.zeros(2, requires_grad=True)
-    e = fixed_madds(backbone) + expected_madds([mixing_weights(alpha, "softmax")] * 2, costs)
+    e = expected_madds([mixing_weights(alpha, "softmax")] * 2, costs, fixed_madds(backbone))
     constraint_loss(e, 1, "hinge", 1.0).backward()
     cheaper = int(costs[0][1] < costs[0][0])
     assert alpha.grad[cheaper] < 0 < alpha.grad[1 - cheaper]  # pushes towards the cheaper cell

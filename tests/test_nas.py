@@ -13,7 +13,8 @@ from autospace.cells import CellSpace, random_cell
 from autospace.counter import madds_budget, network_cost
 from autospace.errors import SpecError
 from autospace.nas.config import NASConfig
-from autospace.nas.search import band_penalty, random_architecture, repair, search
+from autospace.nas.search import random_architecture, repair, search
+from autospace.supernet import constraint_loss
 from autospace.nas.search import proxyless_alpha_grad
 from autospace.profile import hook_cost
 from autospace.space import Candidate, SearchSpace, backbone_data, proxylessnas_space, reference_space
@@ -96,12 +97,12 @@ def test_repair_lifts_a_network_below_the_band_without_leaving_the_budget():
 
 def test_the_band_penalty_is_zero_inside_the_band_and_grows_outside():
     budget = 100
-    value = lambda e, band=0.9: float(band_penalty(torch.tensor(float(e)), budget, band))  # noqa: E731
+    value = lambda e, band=0.9: float(constraint_loss(torch.tensor(float(e)), budget, "hinge", 1.0, band))  # noqa: E731
     assert value(90) == value(95) == value(100) == 0.0
     assert value(110) == pytest.approx(0.1) and value(50) == pytest.approx(0.4)
     assert value(50, band=0.0) == 0.0  # band 0: the plain hinge of a hard budget
     e = torch.tensor(50.0, requires_grad=True)
-    band_penalty(e, budget, 0.9).backward()
+    constraint_loss(e, budget, "hinge", 1.0, 0.9).backward()
     assert e.grad < 0  # the gradient pushes a too-small network up
 
 

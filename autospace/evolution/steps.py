@@ -14,6 +14,14 @@ holds a fingerprint of the config and of the input files: state from another con
 discarded (and logged). It is deleted once the step's outputs are written. Under
 ``distributed.processes`` > 1 each step relaunches itself on that many processes
 (:mod:`..distributed`); rank 0 alone writes.
+
+The model is :class:`autospace.supernet.Supernet` with each layer's sampled cells as its paths.
+Weights persist across generations in a bank: ``shared`` (stem, fixed blocks, head,
+classifier) and, per layer, one entry per cell id holding the cell's weights and SGD momentum.
+A cell sampled again continues from its banked weights. A cell with no entry starts from the
+supernet's seeded initialisation (seeded by the run seed, the layer and the cell id, so it does
+not depend on the order of events); with ``mutant_init: parent`` a mutant then copies every
+tensor of its parent's banked weights whose name and shape match its own.
 """
 
 from __future__ import annotations
@@ -33,16 +41,17 @@ from ..engine import Compute, Loop, StateFile, Stream, fingerprint
 from ..loader import GlobalBatches, make_loader
 from ..errors import SpecError
 from ..files import write_json
-from ..runtime import load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, set_rng_state
+from ..runtime import derived_seed, load_checkpoint, pick_device, rng_state, save_checkpoint, seed_everything, \
+    set_rng_state
 from ..space import Candidate, SearchSpace, backbone_data
 from .config import SearchConfig
 from .fitness import fitness_weights, update_fitness
 from .population import LayerPopulation, Member, init_population, load_population, population_to_json, \
     sample_layer, update_population
-from .supernet import Supernet, cell_costs, derived_seed, expected_madds, fixed_madds, mixing_weights
+from ..supernet import Supernet, expected_madds, fixed_madds, layer_costs, mixing_weights
 from .training import Objective, evaluate, train_generation, train_warmup
 
-CHECKPOINT_FORMAT = "autospace-evolution-checkpoint/1"
+CHECKPOINT_FORMAT = "autospace-evolution-checkpoint/2"  # /2: shared weights named as in the built Network
 Bank = list[dict[str, dict]]  # per layer: cell id -> {"weights": state dict, "momentum": {name: tensor}}
 
 
@@ -80,7 +89,7 @@ def _copy_matching(module: torch.nn.Module, weights: dict) -> None:
 def _populate(model: Supernet, ckpt: dict | None, pops: list[LayerPopulation], mutant_init: str,
               source: str) -> None:
     """Load the shared weights and each cell's banked weights (or its parent's, see the module
-    docstring of :mod:`.supernet`) into ``model``."""
+    docstring) into ``model``."""
     if ckpt is None:
         return
     shared = model.shared_state()
@@ -88,9 +97,9 @@ def _populate(model: Supernet, ckpt: dict | None, pops: list[LayerPopulation], m
     if missing:
         raise SpecError("shared", f"weights do not fit this backbone ({sorted(missing)[0]})", source=source)
     _load_module(model, {**model.state_dict(), **ckpt["shared"]["weights"]}, "shared", source)
-    for l, (cells, modules) in enumerate(zip(model.cells, model.layers)):
+    for l, (cells, mixed) in enumerate(zip(model.choices, model.mixed)):
         bank = ckpt["bank"][l]
-        for cell, module in zip(cells, modules):
+        for cell, module in zip(cells, mixed.ops):
             if cell.id in bank:
                 _load_module(module, bank[cell.id]["weights"], f"bank[{l}].{cell.id}", source)
             elif mutant_init == "parent":
@@ -104,8 +113,8 @@ def _weight_optimizer(model: Supernet, cfg: SearchConfig, ckpt: dict | None) -> 
                           weight_decay=cfg["weight_decay"])
     if ckpt is not None:
         _restore_momentum(opt, model.shared_parameters(), ckpt["shared"]["momentum"])
-        for l, (cells, modules) in enumerate(zip(model.cells, model.layers)):
-            for cell, module in zip(cells, modules):
+        for l, (cells, mixed) in enumerate(zip(model.choices, model.mixed)):
+            for cell, module in zip(cells, mixed.ops):
                 entry = ckpt["bank"][l].get(cell.id)
                 if entry is not None:
                     _restore_momentum(opt, dict(module.named_parameters()), entry["momentum"])
@@ -116,10 +125,10 @@ def _new_bank(model: Supernet, opt: torch.optim.Optimizer, old: Bank | None, pop
     """Trained cells' weights replace their entries; cells no longer in a population (or among
     the reference cells) leave the bank."""
     bank = []
-    for l, (cells, modules) in enumerate(zip(model.cells, model.layers)):
+    for l, (cells, mixed) in enumerate(zip(model.choices, model.mixed)):
         keep = {m.cell.id for m in pops[l].members + pops[l].references}
         layer = {k: v for k, v in (old[l] if old else {}).items() if k in keep}
-        for cell, module in zip(cells, modules):
+        for cell, module in zip(cells, mixed.ops):
             if cell.id in keep:
                 layer[cell.id] = {"weights": _cpu(module.state_dict()),
                                   "momentum": _momentum(opt, dict(module.named_parameters()))}
@@ -170,7 +179,8 @@ def _read_previous(cfg: SearchConfig, prev_dir, generation: int) -> tuple[list[L
 
 def _objective(cfg: SearchConfig, cells: list[list[Cell]]) -> Objective:
     c = cfg["constraint"]
-    return Objective(cfg["mixing"], cell_costs(cfg.backbone, cells), fixed_madds(cfg.backbone),
+    costs = [torch.tensor([float(c) for c in layer], dtype=torch.float64) for layer in layer_costs(cfg.backbone, cells)]
+    return Objective(cfg["mixing"], costs, fixed_madds(cfg.backbone),
                      cfg.budget_madds(), c["mode"], c["lambda"])
 
 

@@ -17,7 +17,8 @@ import torch
 from .. import distributed as D
 from ..engine import Compute, Loop, Stream, check_finite, loss_sum, run
 from ..engine import evaluate as evaluate_forward
-from .supernet import Supernet, constraint_loss, derived_seed, expected_madds, mixing_weights
+from ..runtime import derived_seed
+from ..supernet import Supernet, constraint_loss, expected_madds, mixing_weights
 
 
 @dataclass
@@ -36,7 +37,7 @@ class Objective:
 
     def penalty(self, weights: list[torch.Tensor]) -> torch.Tensor:
         """The constraint term, divided by the number of ranks (their gradients are summed)."""
-        return constraint_loss(self.fixed_madds + expected_madds(weights, self.costs), self.budget,
+        return constraint_loss(expected_madds(weights, self.costs, self.fixed_madds), self.budget,
                                self.constraint_mode, self.lam).float() / D.world_size()
 
 
@@ -100,14 +101,14 @@ def train_warmup(loop: Loop, model: Supernet, weight_opt, mode: str, seed: int) 
     the step), so every member's weights get trained; ``reference``: the layers hold the
     reference cells only, mixed with equal weights."""
     model.train()
-    uniform = [torch.full((len(layer),), 1.0 / len(layer), device=loop.compute.device) for layer in model.layers]
+    uniform = [torch.full((len(m.ops),), 1.0 / len(m.ops), device=loop.compute.device) for m in model.mixed]
 
     def step(gstep, x, y, n):
         weight_opt.zero_grad(set_to_none=True)
         with loop.compute.autocast():
             if mode == "population":
                 rng = random.Random(derived_seed(seed, "warmup", gstep))
-                logits = model(x, active=[rng.randrange(len(layer)) for layer in model.layers])
+                logits = model(x, active=[rng.randrange(len(m.ops)) for m in model.mixed])
             else:
                 logits = model(x, uniform)
             total = loss_sum(logits, y)
@@ -127,5 +128,5 @@ def evaluate(model: Supernet, weights: list[torch.Tensor] | None, loader, batche
     rank evaluates its shard of every batch."""
     model.eval()
     if uniform:
-        weights = [torch.full((len(layer),), 1.0 / len(layer), device=compute.device) for layer in model.layers]
+        weights = [torch.full((len(m.ops),), 1.0 / len(m.ops), device=compute.device) for m in model.mixed]
     return evaluate_forward(lambda x: model(x, weights), loader, batches, compute)

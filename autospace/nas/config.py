@@ -45,7 +45,7 @@ class NASConfig:
     1.0). ``warmup_epochs`` train weights only; ``arch_paths`` is how many paths per layer the
     ProxylessNAS estimate samples for an architecture step (2 as in ProxylessNAS; >= the number
     of choices uses all); ``penalty_weight`` scales the band penalty
-    (:func:`autospace.nas.search.band_penalty`); ``madds_band``: the found network's MAdds should
+    (:func:`autospace.supernet.constraint_loss` with ``band``); ``madds_band``: the found network's MAdds should
     land in [madds_band x budget, budget], so that spaces are compared at (nearly) equal cost
     (issue #16; 0: only below the budget, the plain hinge);
     ``include_zero`` adds the zero op (skip) on layers that can be skipped; ``random_trials``

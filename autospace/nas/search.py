@@ -26,8 +26,16 @@ from ..files import write_json, write_text
 from ..space import SearchSpace, load_space
 from ..train import lr_factor
 from .config import NASConfig
-from ..evolution.supernet import derived_seed
-from .supernet import SuperNet, choice_costs, choice_id, layer_choices
+from ..runtime import derived_seed
+from ..spec import Block, Skip
+from ..supernet import Supernet, choice_id, constraint_loss, expected_madds, fixed_madds, layer_costs
+
+
+def layer_choices(space: SearchSpace, include_zero: bool = True) -> list[list[Block]]:
+    """Per searchable layer: the space's candidate cells, plus the zero op (``Skip``) where the
+    layer can be skipped and ``include_zero`` is set."""
+    return [[c.cell for c in cands] + ([Skip()] if include_zero and pos.can_skip else [])
+            for cands, pos in zip(space.layers, space.backbone.layers)]
 
 
 def check_feasible(space: SearchSpace, fixed: int, costs: list[list[int]], budget: int) -> None:
@@ -37,16 +45,6 @@ def check_feasible(space: SearchSpace, fixed: int, costs: list[list[int]], budge
         raise SpecError("nas.budget", f"no architecture in space '{space.name}' fits the budget of {budget} "
                         f"MAdds: the cheapest needs {cheapest}, {cheapest - budget} MAdds "
                         f"({100 * (cheapest - budget) / budget:.1f}%) over", budget)
-
-
-def band_penalty(expected_madds: torch.Tensor, budget: int, band: float) -> torch.Tensor:
-    """The MAdds constraint term of the architecture loss: ``max(0, E/T - 1) + max(0, band - E/T)``
-    for expected MAdds E and budget T. The first part is the hinge of a hard budget (ProxylessNAS's
-    resource term, as the AutoSpace paper uses it for its NAS step, section 3.3); the second,
-    zero for ``band = 0``, pushes a network that would land far below the budget back up into
-    [band T, T], so that spaces are compared at equal MAdds (our choice; docs/method.md)."""
-    ratio = expected_madds / budget
-    return torch.relu(ratio - 1) + torch.relu(band - ratio)
 
 
 def repair(chosen: list[int], logprobs: list[list[float]], fixed: int, costs: list[list[int]],
@@ -89,7 +87,7 @@ def proxyless_alpha_grad(alpha: torch.Tensor, active: list[int], gate_grad: torc
     return p * (gate_grad - (gate_grad * p).sum())
 
 
-def _arch_step_proxyless(net: SuperNet, x, y, n: int, penalty, a_opt, paths: int, gen: torch.Generator,
+def _arch_step_proxyless(net: Supernet, x, y, n: int, penalty, a_opt, paths: int, gen: torch.Generator,
                          compute: Compute) -> None:
     """One ProxylessNAS architecture update: per layer sample ``paths`` candidate paths from the
     softmax, binarise one of them (gates), back-propagate to the gates and map dL/dg to the
@@ -124,10 +122,12 @@ def _arch_step_proxyless(net: SuperNet, x, y, n: int, penalty, a_opt, paths: int
             m.gates = None
 
 
-def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, compute: Compute, seed: int,
-                   state: StateFile, settings: D.Settings) -> None:
+def train_supernet(net: Supernet, cfg: NASConfig, budget: int, fixed: int, costs: list[list[int]], splits: Splits,
+                   compute: Compute, seed: int, state: StateFile, settings: D.Settings) -> None:
     """Alternate weight steps (search_train, SGD with cosine decay) and, after the warm-up epochs,
-    architecture steps (search_val, Adam) with the expected-MAdds hinge penalty, on the engine
+    architecture steps (search_val, Adam) with the expected-MAdds constraint (the hinge with
+    ``madds_band``'s floor, :func:`autospace.supernet.constraint_loss`; ``fixed`` and ``costs``:
+    the MAdds outside the searchable layers and of every choice), on the engine
     (:func:`autospace.engine.run`): resumable mid-epoch from ``state``. Each step's path
     sampling draws from a generator seeded by (seed, step), so a resumed run samples what an
     uninterrupted one would. Batches are global: each rank trains on its shard and the
@@ -150,9 +150,11 @@ def train_supernet(net: SuperNet, cfg: NASConfig, budget: int, splits: Splits, c
                              weight_decay=cfg.arch_weight_decay)
     arch_from = cfg.warmup_epochs * steps  # the first global step with an architecture update
 
+    choice_madds = [torch.tensor(c, dtype=torch.float64, device=compute.device) for c in costs]
+
     def penalty() -> torch.Tensor:  # divided by the ranks, whose gradients are summed
-        return cfg.penalty_weight * band_penalty(net.expected_madds(), budget, cfg.madds_band).float() \
-            / D.world_size()
+        expected = expected_madds([m.probs() for m in net.mixed], choice_madds, fixed)
+        return constraint_loss(expected, budget, "hinge", cfg.penalty_weight, cfg.madds_band).float() / D.world_size()
 
     def step(gstep: int, x: torch.Tensor, y: torch.Tensor, n: int):
         gen = torch.Generator().manual_seed(derived_seed(seed, "nas", "step", gstep))
@@ -222,7 +224,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     budget = cfg.budget(backbone)
     floor = math.ceil(cfg.madds_band * budget)
     choices = layer_choices(space, cfg.include_zero)
-    fixed, costs = choice_costs(space, choices)
+    fixed, costs = fixed_madds(space.backbone), layer_costs(space.backbone, choices)
     check_feasible(space, fixed, costs, budget)
     if cfg.algorithm != "random" and D.must_launch(config):
         return D.launch(f"{__name__}:search", config, str(space_path), str(data_dir), str(out_dir),
@@ -243,8 +245,8 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     else:
         splits = Splits(data_dir)
         splits.check_fits(backbone.skeleton, "backbone.")
-        net = compute.prepare(SuperNet(space, choices))
-        train_supernet(net, cfg, budget, splits, compute, seed, state, settings)
+        net = compute.prepare(Supernet(space.backbone, choices, seed, logits=True))
+        train_supernet(net, cfg, budget, fixed, costs, splits, compute, seed, state, settings)
         alphas = [m.alpha.detach().cpu().tolist() for m in net.mixed]
         chosen = [max(range(len(a)), key=lambda j, a=a: (a[j], -j)) for a in alphas]
     logprobs = [torch.log_softmax(torch.tensor(a, dtype=torch.float64), 0).tolist() for a in alphas]
