@@ -27,13 +27,18 @@ data:
 	  || echo "note: could not install dataset-fashion-mnist; the pipeline will try torchvision's downloader"; \
 	fi
 
+# pytest-xdist: TEST_WORKERS processes, a test file each at a time (the workflow runs the tests
+# share are made once, in the background: tests/shared_runs.py)
+TEST_WORKERS ?= 2
+XDIST := -n $(TEST_WORKERS) --dist loadfile
+
 test: setup
-	CI=$${CI:-} $(PY) -m pytest -q --durations=25
+	CI=$${CI:-} $(PY) -m pytest -q $(XDIST) --durations=25
 
 # the tests that run neither Snakemake nor DVC nor anything slow: a few minutes, for development
 # (CI and `make test` run everything)
 test-fast: setup
-	$(PY) -m pytest -q -m "not slow and not workflow and not slurm"
+	$(PY) -m pytest -q $(XDIST) -m "not slow and not workflow and not slurm"
 
 # the experiment config/config.yaml names (its results/<experiment>/)
 EXPERIMENT = $(shell sed -n 's/^experiment: *//p' config/config.yaml)

@@ -2,9 +2,10 @@
 compared with the local run of the same config (the session's ``tiny_run``).
 
 Needs the single-node cluster of profiles/slurm-local/cluster.sh (`cluster.sh start`; .ci/run does
-it). The SLURM run is the session's ``second_run`` fixture (conftest.py): where the cluster answers,
-the determinism test compares the same run, so the suite runs the tiny config twice, not four
-times. Without a SLURM controller the tests skip, unless AUTOSPACE_REQUIRE_SLURM=1 (CI): then they
+it). The SLURM run is the session's ``second_run`` fixture (conftest.py): the tiny config up to one
+evaluated network (every rule that trains or writes a checkpoint, 9 jobs); where the cluster
+answers, the determinism test compares the same run, so the suite runs the tiny config twice, not
+four times. Without a SLURM controller the tests skip, unless AUTOSPACE_REQUIRE_SLURM=1 (CI): then they
 fail.
 """
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow_helpers import REPO, SUBMITTED, slurm_problem, tiny_config
+from workflow_helpers import REPO, SUBMITTED, planned_jobs, slurm_problem, tiny_config
 
 sys.path.insert(0, str(REPO / "workflow"))
 import layout as L  # noqa: E402
@@ -57,8 +58,11 @@ def test_every_job_ran_as_a_slurm_job(runs):
     _, slurm, output, states = runs
     slurm = slurm.resolve()
     submitted = SUBMITTED.findall(output)
-    # every job of the experiment and its variants, and the audit of them all (not a DVC stage)
-    expected = collections.Counter(job["rule"] for job in L.jobs(tiny_config())) + collections.Counter(["audit"])
+    # every job Snakemake planned: the chain of the second run's target, from the data to an
+    # evaluated network
+    expected = collections.Counter(planned_jobs(output))
+    assert expected == {"prepare_data": 1, "warmup": 1, "evolve": 3, "export_space": 1, "nas": 1, "train": 1,
+                        "evaluate": 1}, expected
     ran = collections.Counter()
     for jobid, log in submitted:
         log = Path(log).resolve()
@@ -82,11 +86,12 @@ def test_every_job_ran_as_a_slurm_job(runs):
 def test_slurm_results_equal_a_local_run(runs):
     local, slurm, _, _ = runs
     expected, got = digests(local), digests(slurm)
-    kinds = {name.rsplit("/", 1)[-1] for name in expected}
+    kinds = {name.rsplit("/", 1)[-1] for name in got}
     assert kinds == DETERMINISTIC, DETERMINISTIC - kinds
-    assert got == expected, sorted(k for k in expected.keys() | got.keys() if expected.get(k) != got.get(k))
+    assert got.keys() <= expected.keys()
+    assert got == {k: expected[k] for k in got}, sorted(k for k in got if expected[k] != got[k])
     for job in L.jobs(tiny_config()):
-        if job["rule"] == "evaluate":
+        if job["rule"] == "evaluate" and (slurm / job["output"][0]).is_file():
             a, b = (json.loads((repo / job["output"][0]).read_text()) for repo in (local, slurm))
             for key in ("top1", "top5", "madds", "params", "test_images"):
                 assert a[key] == b[key], (job["output"][0], key)

@@ -140,14 +140,21 @@ class SecondRun:
     slurm_states: dict[str, str] | None
 
 
+#: What the second run makes: one network of the main run from data to evaluation, so every rule
+#: that trains or writes a checkpoint (prepare_data, warmup, evolve, export_space, nas, train,
+#: evaluate) runs a second time (through SLURM in CI), at a quarter of the whole DAG's jobs.
+SECOND_RUN_TARGET = "results/tiny/train/learned/seed_0/metrics.json"
+
+
 def second_tiny_run(dest: Path, limit_s: int = 1200) -> SecondRun:
-    """Run the tiny config in a fresh copy at ``dest``, through SLURM if :func:`slurm_problem` is
-    None. Snakemake is stopped with SIGINT after ``limit_s`` (it then cancels its SLURM jobs) and
-    killed 60 s later."""
+    """Run the tiny config up to :data:`SECOND_RUN_TARGET` in a fresh copy at ``dest``, through
+    SLURM if :func:`slurm_problem` is None. Snakemake is stopped with SIGINT after ``limit_s`` (it
+    then cancels its SLURM jobs) and killed 60 s later."""
     repo = project_copy(dest, default=TINY)
     slurm = slurm_problem() is None
     how = ["--profile", SLURM_PROFILE] if slurm else ["--cores", "2"]
-    cmd = ["timeout", "-s", "INT", "-k", "60", str(limit_s), str(BIN / "snakemake"), *how, "--configfile", TINY]
+    cmd = ["timeout", "-s", "INT", "-k", "60", str(limit_s), str(BIN / "snakemake"), SECOND_RUN_TARGET, *how,
+           "--configfile", TINY]
     proc = subprocess.run(cmd, cwd=repo, env=env(), capture_output=True, text=True, stdin=subprocess.DEVNULL,
                           timeout=limit_s + 120)
     output = proc.stdout + proc.stderr
@@ -161,3 +168,16 @@ def second_tiny_run(dest: Path, limit_s: int = 1200) -> SecondRun:
                                text=True, timeout=30).stdout.splitlines()
         states = dict(line.split() for line in known if line.strip())
     return SecondRun(repo, output, states)
+
+
+def tiny_run(dest: Path, timeout: int = 1200) -> tuple[Path, subprocess.CompletedProcess]:
+    """The whole DAG of the tiny config in a project copy at ``dest`` whose default config it is
+    (so DVC records it): (repo, Snakemake's completed process)."""
+    repo = project_copy(dest, default=TINY)
+    return repo, snakemake("--cores", "2", "--configfile", TINY, cwd=repo, timeout=timeout)
+
+
+def planned_jobs(output: str) -> dict[str, int]:
+    """Snakemake's plan of a run, from the "Job stats" table it prints first: rule -> job count."""
+    table = output.split("Job stats:", 1)[1].split("total", 1)[0]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", table, re.M)}
