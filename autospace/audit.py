@@ -14,7 +14,9 @@ folder two levels above, as the workflow writes them):
   hold valid cells of the recorded backbone and cell space; architectures are within the NAS
   MAdds budget of the recorded config and match ``nas.json``; metrics match their architecture;
   tables and the figures' plotted data equal the ones recomputed from the metrics and benchmarks
-  they came from (for the tables and figures jobs: from the library call's recorded ``arguments``).
+  they came from (from the library call's recorded ``arguments``). Which of these checks a job's
+  outputs get is the ``check`` its record names (one of :data:`CHECKS`, given by the workflow),
+  besides what a file's own format says (checkpoints, populations, architectures).
 
 Resumable state (``.state/``), DVC's ``.gitignore`` files and the audit's own files are not
 artifacts. Benchmark files and the resolved ``config.yaml`` are written by Snakemake after a job
@@ -37,6 +39,11 @@ from .runtime import load_checkpoint
 from .files import read_json, write_json, write_text
 
 AUDIT_FILES = ("audit.json", "audit.md")
+#: The checks a provenance record may ask for its job's outputs (its ``check``): ``space`` (a
+#: search space document), ``evaluation`` (an evaluated network's metrics.json), and the
+#: recomputed reports: ``experiment_tables`` (:func:`.tables.write_experiment_tables`),
+#: ``figure_data`` (:func:`.figures.figure_tables`), ``t1_t5_tables`` (T1 and T5).
+CHECKS = ("space", "evaluation", "experiment_tables", "figure_data", "t1_t5_tables")
 NO_PROVENANCE = ("benchmarks", "provenance")  # folders whose files have no provenance record
 
 
@@ -121,7 +128,7 @@ def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path)
     return "ok"
 
 
-def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
+def _table_check(rec: dict, rel: str, root: Path) -> str:
     """Recompute the table (or plotted-data) file ``rel`` from what its record says it was made
     of: the metrics and benchmark files, or the library call's recorded ``arguments`` (paths in
     them are relative to the project root)."""
@@ -133,20 +140,23 @@ def _table_check(rec: dict, rel: str, results: Path, root: Path) -> str:
     name = Path(rel).name
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        if rec["rule"] == "tables":
+        check = rec.get("check")
+        if check == "experiment_tables":
             with contextlib.chdir(root):
                 write_experiment_tables(rec["arguments"], tmp)
-        elif rec["rule"] == "figures":
+        elif check == "figure_data":
             if not name.endswith(".csv"):
                 return "ok"
             with contextlib.chdir(root):
                 rows = figure_tables(rec["arguments"])[Path(name).stem]
             (tmp / name).write_text(to_csv(rows))
-        elif name.startswith("t1_imagenet."):
+        elif check == "t1_t5_tables" and name.startswith("t1_imagenet."):
             params = rec["params"]
             write_table(t1_of_run(metrics, _nas_budget(params), params["paper_comparison"]), tmp / "t1_imagenet")
-        elif name.startswith("t5_search_cost."):
-            write_table(t5_search_cost(results / "benchmarks", rec["params"]["device"]), tmp / "t5_search_cost")
+        elif check == "t1_t5_tables" and name.startswith("t5_search_cost."):
+            args = rec["arguments"]
+            with contextlib.chdir(root):
+                write_table(t5_search_cost(args["stages"], args["device"]), tmp / "t5_search_cost")
         else:
             return "ok"
         if (tmp / name).read_bytes() != (root / rel).read_bytes():
@@ -164,7 +174,7 @@ def _nas_budget(params: dict) -> int:
                         nas.get("budget_ratio"))
 
 
-def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path) -> str:
+def _validity(path: Path, rel: str, rec: dict | None, root: Path) -> str:
     """Whether the artifact is what its name says, as far as it can be checked alone."""
     from .backbone import get_backbone
     from .cells import CellSpace
@@ -185,10 +195,12 @@ def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path)
         read_json(path, "json")
     if rec is None:
         return "ok"
-    params = rec.get("params", {})
+    params, check = rec.get("params", {}), rec.get("check")
+    if check is not None and check not in CHECKS:
+        return f"its provenance record asks for an unknown check {check!r} (known: {', '.join(CHECKS)})"
     if name == "population.json":
         load_population(path, get_backbone(params["backbone"]), CellSpace.from_dict(params["cell_space"]))
-    elif rec["rule"] in ("export_space", "hand_space"):
+    elif check == "space":
         load_space(path, get_backbone(params["backbone"]))
     elif name == "arch.json":
         madds = network_cost(load_spec(path)).madds
@@ -198,7 +210,7 @@ def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path)
         recorded = read_json(path.parent / "nas.json", "nas").get("madds")
         if recorded != madds:
             return f"{madds} MAdds, but nas.json records {recorded}"
-    elif rec["rule"] == "evaluate" and name == "metrics.json":
+    elif check == "evaluation" and name == "metrics.json":
         arch = next(p for p in rec["inputs"] if p.endswith("arch.json"))
         cost = network_cost(load_spec(root / arch))
         metrics = read_json(path, "metrics")
@@ -206,8 +218,8 @@ def _validity(path: Path, rel: str, rec: dict | None, results: Path, root: Path)
             return f"MAdds/params differ from its architecture {arch}"
         if not 0.0 <= float(metrics.get("top1", -1)) <= 1.0:
             return "top1 is not a fraction in [0, 1]"
-    elif rec["rule"] in ("tables", "paper_tables", "figures"):
-        return _table_check(rec, rel, results, root)
+    elif check in ("experiment_tables", "figure_data", "t1_t5_tables"):
+        return _table_check(rec, rel, root)
     return "ok"
 
 
@@ -252,7 +264,7 @@ def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = No
         if rec is not None and rec.get("code", {}).get("dirty"):
             entry["note"] = "made from uncommitted code"
         try:
-            checks["validity"] = _validity(path, rel, rec if checks.get("lineage") == "ok" else None, results, root)
+            checks["validity"] = _validity(path, rel, rec if checks.get("lineage") == "ok" else None, root)
         except (SpecError, KeyError, ValueError, StopIteration) as err:
             checks["validity"] = str(err) if isinstance(err, SpecError) else f"{err.__class__.__name__}: {err}"
     for entry in artifacts:

@@ -112,6 +112,7 @@ class Recorder:
 
         write_json(self.lineage["path"], {
             "format": FORMAT, "rule": self.lineage["rule"], "wildcards": self.lineage.get("wildcards", {}),
+            **({"check": self.lineage["check"]} if "check" in self.lineage else {}),
             "params": params, "code": code_version(), "packages": package_versions(),
             "device": device_info(params.get("device")),
             "inputs": self.inputs, "outputs": hashes(self.lineage.get("output", [])),

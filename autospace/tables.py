@@ -68,17 +68,15 @@ def read_benchmark(path: str | Path) -> dict[str, float]:
     return {k: float(row[k]) if row.get(k) not in (None, "", "-", "NA") else 0.0 for k in BENCH_COLUMNS}
 
 
-STAGES = ("prepare_data", "warmup", "evolve", "export_space", "hand_space", "nas", "train", "evaluate")
-
-
-def t5_search_cost(benchmark_dir: str | Path, device: str) -> list[dict]:
+def t5_search_cost(stages: list, device: str) -> list[dict]:
     """T5: per stage, the jobs' wall time and CPU time (hours) and peak memory, from the Snakemake
-    benchmark files under ``benchmark_dir/<rule>/``; GPU-hours are the wall hours of the jobs when
-    they ran on a GPU (``device`` cuda, or auto where CUDA is available)."""
+    benchmark files (``*.tsv``) in the stage's folder; ``stages``: [stage, folder] pairs, in
+    table order (the workflow names them). GPU-hours are the wall hours of the jobs when they ran
+    on a GPU (``device`` cuda, or auto where CUDA is available)."""
     on_gpu = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     rows = []
-    for stage in STAGES:
-        files = sorted(Path(benchmark_dir, stage).glob("*.tsv"))
+    for stage, folder in stages:
+        files = sorted(Path(folder).glob("*.tsv"))
         if not files:
             continue
         runs = [read_benchmark(f) for f in files]

@@ -10,4 +10,5 @@ with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa
     p = snakemake.params  # noqa: F821
     t1 = t1_of_run(snakemake.input.metrics, p.budget_madds, p.paper_comparison)  # noqa: F821
     write_table(t1, str(snakemake.output.t1)[:-len(".csv")])  # noqa: F821
-    write_table(t5_search_cost(p.benchmarks, p.device), str(snakemake.output.t5)[:-len(".csv")])  # noqa: F821
+    write_table(t5_search_cost(p.arguments["stages"], p.arguments["device"]),
+                str(snakemake.output.t5)[:-len(".csv")])  # noqa: F821

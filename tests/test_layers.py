@@ -111,3 +111,22 @@ def test_the_workflow_parses_without_torch(tmp_path):
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0 and "no torch in this environment" not in out, out[-3000:]
     assert f"{project / TINY}, {project / 'bad.yaml'}: train.lr: " in out, out[-3000:]
+
+
+def test_the_library_names_no_workflow_rule():
+    """The library knows checks, stages and config sections, not the workflow's rules: no string
+    constant in ``autospace/`` is the name of a rule (the audit's checks come from the records'
+    ``check``, T5's stages from the workflow). Left out: rule names that are also the library's own
+    words: config sections and keys (``nas``, ``train``, ``evaluate``, ``warmup``) and the CLI's
+    subcommand and report folders (``audit``, ``tables``, ``figures``)."""
+    import re
+
+    rules = set()
+    for smk in (PACKAGE.parent / "workflow/rules").glob("*.smk"):
+        rules |= set(re.findall(r"^rule (\w+):", smk.read_text(), re.M))
+    own_words = {"nas", "train", "evaluate", "warmup", "audit", "tables", "figures"}
+    assert {"prepare_data", "evolve", "export_space", "hand_space", "paper_tables"} <= rules - own_words
+    found = [f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.value!r}"
+             for path in sorted(PACKAGE.rglob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
+             if isinstance(node, ast.Constant) and node.value in rules - own_words]
+    assert not found, found

@@ -75,12 +75,14 @@ def test_t5_sums_the_benchmark_files(tmp_path):
         for k, (s, cpu, rss) in enumerate(values):
             (tmp_path / stage / f"j{k}.tsv").write_text(
                 HEADER + f"{s}\t0:00:10\t{rss}\t1\t1\t1\t0\t0\t50\t{cpu}\n")
-    rows = {r["stage"]: r for r in tables.t5_search_cost(tmp_path, "cpu")}
+    stages = [[stage, tmp_path / stage] for stage in ("warmup", "nas", "train")]  # no warmup jobs: no row
+    rows = {r["stage"]: r for r in tables.t5_search_cost(stages, "cpu")}
     assert set(rows) == {"nas", "train"}
     assert rows["nas"]["jobs"] == 2 and rows["nas"]["wall_hours"] == round(30 / 3600, 4)
     assert rows["nas"]["cpu_hours"] == round(26 / 3600, 4) and rows["nas"]["max_rss_mb"] == 300.0
     assert rows["train"]["wall_hours"] == 1.0 and rows["train"]["gpu_hours"] == "not run: CPU only"
-    assert tables.t5_search_cost(tmp_path, "cuda")[1]["gpu_hours"] == 1.0
+    assert [r["stage"] for r in tables.t5_search_cost(stages, "cpu")] == ["nas", "train"]  # the stages' order
+    assert tables.t5_search_cost(stages, "cuda")[1]["gpu_hours"] == 1.0
 
 
 def test_tables_are_written_in_three_formats(tmp_path):

@@ -34,6 +34,8 @@ METRICS = "metrics.json"
 TABLE_FILES = ("comparison.csv", "comparison.md", "data_splits.csv", "data_splits.md", "nas_choices.csv",
                "nas_choices.md") + tuple(
     f"{t}.{ext}" for t in ("t2_spaces", "t3_budgets", "t4_ablations") for ext in ("csv", "md", "tex"))
+#: The rules whose jobs T5 (search cost) sums, in table order.
+SEARCH_COST_STAGES = ("prepare_data", "warmup", "evolve", "export_space", "hand_space", "nas", "train", "evaluate")
 PAPER_TABLE_FILES = tuple(f"{t}.{ext}" for t in ("t1_imagenet", "t5_search_cost") for ext in ("csv", "md", "tex"))
 FIGURE_FILES = tuple(f"{f}.{ext}" for f in ("fitness", "training_curves", "diversity", "cells", "pareto")
                      for ext in ("png", "pdf")) + ("diversity.csv", "pareto.csv")

@@ -72,19 +72,21 @@ def provenance_file(rule, name="job", exp="{exp}"):
     return posixpath.join(L.PROVENANCE.format(exp=exp, rule=rule), f"{name}.json")
 
 
-def lineage(rule, arguments=None):
+def lineage(rule, arguments=None, check=None):
     """A params function giving the job's provenance request, in plain values, to
     ``autospace.provenance.job``: the rule, wildcards, the config values it reads (its DVC params),
-    its input and output files, where the record goes (the ``provenance`` output) and, for the
-    tables and figures, the ``arguments`` their library functions are called with (so the audit
-    can recompute them)."""
+    its input and output files, where the record goes (the ``provenance`` output), the audit's
+    ``check`` of its outputs (one of ``autospace.audit.CHECKS``: the library knows checks, not
+    rules) and, for the tables and figures, the ``arguments`` their library functions are called
+    with (so the audit can recompute them)."""
 
     def values(wildcards, input, output):
         return {"rule": rule, "wildcards": dict(wildcards.items()),
                 "params": {key: lookup(CONFIGS[getattr(wildcards, "exp", EXP)], key) for key in L.RULE_PARAMS[rule]},
                 "input": [str(f) for f in input],
                 "output": [str(f) for f in output if f != output.provenance],
-                "path": str(output.provenance), **({"arguments": arguments} if arguments is not None else {})}
+                "path": str(output.provenance), **({"arguments": arguments} if arguments is not None else {}),
+                **({"check": check} if check is not None else {})}
 
     return values
 
@@ -213,5 +215,8 @@ TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": list(NAS_RUNS.items()), "
                    "ablations": [[name, {**run, "overrides": list(run["overrides"].items())}]
                                  for name, run in ABLATION_RUNS.items()]}
 #: What the figures rule's data (autospace.figures.figure_tables) is made from.
+#: T5's arguments: the search stages, each with its benchmark folder, and the device.
+SEARCH_COST_ARGUMENTS = {"stages": [[rule, path(L.BENCH, exp=EXP, rule=rule)] for rule in L.SEARCH_COST_STAGES],
+                         "device": config["device"]}
 FIGURE_ARGUMENTS = {"populations": [under(L.GEN, "population.json", exp=EXP, gen=L.gen_name(g))
                                     for g in range(GENERATIONS)], "runs": pareto_runs()}

@@ -5,7 +5,7 @@ rule hand_space:
     params:
         backbone=config["backbone"],
         reference_cell=config["evolution"]["reference_cell"],
-        lineage=lineage("hand_space"),
+        lineage=lineage("hand_space", check="space"),
     log:
         log_file("hand_space", "{space}"),
     benchmark:

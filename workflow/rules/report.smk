@@ -31,7 +31,7 @@ rule tables:
         provenance=provenance_file("tables", exp=EXP),
     params:
         arguments=TABLE_ARGUMENTS,
-        lineage=lineage("tables", TABLE_ARGUMENTS),
+        lineage=lineage("tables", TABLE_ARGUMENTS, check="experiment_tables"),
     log:
         log_file("tables", exp=EXP),
     benchmark:
@@ -56,11 +56,10 @@ rule paper_tables:
         t5_tex=under(L.TABLES, "t5_search_cost.tex", exp=EXP),
         provenance=provenance_file("paper_tables", exp=EXP),
     params:
-        benchmarks=path(L.BENCH, exp=EXP, rule=""),
-        device=config["device"],
+        arguments=SEARCH_COST_ARGUMENTS,
         paper_comparison=config["paper_comparison"],
         budget_madds=get_nas_budget(),
-        lineage=lineage("paper_tables"),
+        lineage=lineage("paper_tables", SEARCH_COST_ARGUMENTS, check="t1_t5_tables"),
     log:
         log_file("paper_tables", exp=EXP),
     benchmark:
@@ -98,7 +97,7 @@ rule figures:
         provenance=provenance_file("figures", exp=EXP),
     params:
         arguments=FIGURE_ARGUMENTS,
-        lineage=lineage("figures", FIGURE_ARGUMENTS),
+        lineage=lineage("figures", FIGURE_ARGUMENTS, check="figure_data"),
     log:
         log_file("figures", exp=EXP),
     benchmark:

@@ -53,7 +53,7 @@ rule export_space:
         provenance=provenance_file("export_space"),
     params:
         config=section(*SEARCH_KEYS),
-        lineage=lineage("export_space"),
+        lineage=lineage("export_space", check="space"),
     log:
         log_file("export_space"),
     benchmark:

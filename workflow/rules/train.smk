@@ -33,7 +33,7 @@ rule evaluate:
     params:
         config=config["evaluate"],
         labels=lambda wc: {"space": wc.space, "algorithm": CONFIGS[wc.exp]["nas"]["algorithm"], "seed": int(wc.seed)},
-        lineage=lineage("evaluate"),
+        lineage=lineage("evaluate", check="evaluation"),
     log:
         log_file("evaluate", "{space}_seed_{seed}"),
     benchmark:
