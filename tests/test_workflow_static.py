@@ -32,6 +32,21 @@ def test_dry_run(configfile):
     assert re.search(r"^total\s+\d+", out, re.M)
 
 
+def test_snakemake_directory_dot_test_runs_the_tiny_config(tmp_path):
+    """The Snakemake catalog's test layout: `snakemake --directory .test` takes the project's
+    config/config.yaml overlaid by .test/config/config.yaml (the tiny config), plans the same jobs
+    as `--configfile .test/config/config.yaml`, and writes under .test/."""
+    from workflow_helpers import planned_jobs, project_copy
+
+    repo = project_copy(tmp_path / "repo")
+    in_test = snakemake("-n", "--directory", ".test", cwd=repo)
+    overlay = snakemake("-n", "--configfile", ".test/config/config.yaml", cwd=repo)
+    assert planned_jobs(in_test.stdout) == planned_jobs(overlay.stdout)
+    assert planned_jobs(in_test.stdout)["evolve"] == 9  # the tiny config's 3 generations x 3 searches
+    assert "results/tiny/search/gen_002/population.json" in in_test.stdout
+    assert "results/fmnist" not in in_test.stdout
+
+
 def test_default_config_is_valid():
     assert config_error(CONFIG, SCHEMA, "config/config.yaml") is None
 
