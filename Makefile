@@ -8,7 +8,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 QUIET := 2>&1 | { grep -v 'is ignored: it is neither a file nor a directory' || true; }
 CORES ?= all
 
-.PHONY: setup data test test-fast run report bench evidence clean-venv
+.PHONY: setup data test test-fast run audit report bench evidence clean-venv
 
 setup: $(VENV)/.installed data
 
@@ -47,8 +47,13 @@ EXPERIMENT = $(shell sed -n 's/^experiment: *//p' config/config.yaml)
 # report are, and the wall time
 run: setup
 	@start=$$(date +%s); $(VENV)/bin/snakemake --cores $(CORES); \
-	  $(VENV)/bin/autospace summary results/$(EXPERIMENT) --seconds $$(( $$(date +%s) - start ))
+	  $(PY) workflow/summary.py results/$(EXPERIMENT) --seconds $$(( $$(date +%s) - start ))
 	@echo "Versions: dvc status / dvc push (see README)."
+
+# the audit of the finished run against dvc.lock too (the pipeline's own audit rule runs before
+# the run is recorded in dvc.lock): writes results/<experiment>/audit.json and audit.md
+audit: setup
+	$(PY) workflow/audit_run.py results/$(EXPERIMENT)
 
 report: setup
 	$(VENV)/bin/snakemake --report report.html

@@ -1,12 +1,14 @@
 """Audit of one experiment's results: every artifact against DVC's record, its lineage and its
 own validity.
 
-Checks per artifact (``results/<experiment>/...``; paths are relative to the project root, the
-folder two levels above, as the workflow writes them):
+Which file of a results folder is what (records, benchmark files, resolved configs, resumable
+state) is the workflow's layout, which the workflow hands over as a :class:`Layout` (its audit rule,
+and ``workflow/audit_run.py`` after a run); paths in the records are relative to the layout's
+``root``. Checks per artifact:
 
 - ``dvc``: size and MD5 equal the out recorded in ``dvc.lock`` (skipped with ``dvc=False``, and for
   the resolved configs, which are not DVC outputs);
-- ``lineage``: a provenance record (``provenance/<rule>/<job>.json``) lists it as an output with
+- ``lineage``: a provenance record (a file of the layout's ``records``) lists it as an output with
   its current SHA-256, and every parent the record names is the version its own record says it
   wrote (a parent rewritten after the child was made fails the child; a changed file fails
   itself only, not its descendants);
@@ -18,16 +20,19 @@ folder two levels above, as the workflow writes them):
   outputs get is the ``check`` its record names (one of :data:`CHECKS`, given by the workflow),
   besides what a file's own format says (checkpoints, populations, architectures).
 
-Resumable state (``.state/``), DVC's ``.gitignore`` files and the audit's own files are not
-artifacts. Benchmark files and the resolved ``config.yaml`` are written by Snakemake after a job
-and have no provenance record: DVC's record is their check.
+The layout's ``ignored`` files (resumable state, the audit's own files), DVC's ``.gitignore``
+files and half-written temporary files are not artifacts. The layout's ``unrecorded`` files
+(benchmark files, resolved configs, the records themselves) have no provenance record: DVC's
+record is their check, unless they are ``outside_dvc`` too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import re
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -38,13 +43,46 @@ from .runtime import load_checkpoint
 
 from .files import read_json, write_json, write_text
 
-AUDIT_FILES = ("audit.json", "audit.md")
 #: The checks a provenance record may ask for its job's outputs (its ``check``): ``space`` (a
 #: search space document), ``evaluation`` (an evaluated network's metrics.json), and the
 #: recomputed reports: ``experiment_tables`` (:func:`.tables.write_experiment_tables`),
 #: ``figure_data`` (:func:`.figures.figure_tables`), ``t1_t5_tables`` (T1 and T5).
 CHECKS = ("space", "evaluation", "experiment_tables", "figure_data", "t1_t5_tables")
-NO_PROVENANCE = ("benchmarks", "provenance")  # folders whose files have no provenance record
+@dataclass(frozen=True)
+class Layout:
+    """What the files of one results folder are, as the workflow lays them out: glob patterns
+    relative to the results folder (``*`` within one folder name, ``**`` across folders).
+
+    ``root``: the project root, relative to the results folder (the records' paths are relative to
+    it); ``records``: provenance records; ``unrecorded``: artifacts no job's record lists;
+    ``outside_dvc``: artifacts that are not DVC outputs; ``ignored``: files that are not
+    artifacts; ``reports``: where the report goes (JSON, Markdown)."""
+
+    root: str
+    records: tuple[str, ...]
+    unrecorded: tuple[str, ...]
+    outside_dvc: tuple[str, ...]
+    ignored: tuple[str, ...]
+    reports: tuple[str, str]
+
+    @classmethod
+    def from_dict(cls, values: dict, source: str = "layout") -> Layout:
+        try:
+            return cls(values["root"], *(tuple(values[k]) for k in ("records", "unrecorded", "outside_dvc",
+                                                                    "ignored", "reports")))
+        except (KeyError, TypeError) as err:
+            raise SpecError("layout", f"not an audit layout ({err.__class__.__name__}: {err})", source=source) from None
+
+
+
+def _glob_regex(pattern: str) -> str:
+    return "".join(".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part)
+                   for part in re.split(r"(\*\*|\*)", pattern))
+
+
+def matches(inner: str | Path, patterns: tuple[str, ...]) -> bool:
+    """Whether the path ``inner`` (relative to the results folder) matches one of the patterns."""
+    return any(re.fullmatch(_glob_regex(p), Path(inner).as_posix()) for p in patterns)
 
 
 def _md5(path: Path) -> str:
@@ -66,16 +104,16 @@ def dvc_records(lock_path: Path) -> dict[str, dict]:
     return {out["path"]: out for stage in (lock.get("stages") or {}).values() for out in stage.get("outs", [])}
 
 
-def _records(results: Path, root: Path) -> tuple[dict, dict]:
-    """Provenance records (``provenance/<rule>/<job>.json``, the experiment's and each variant's):
-    (record path -> record or error, output path -> record path)."""
+def _records(results: Path, root: Path, layout: Layout) -> tuple[dict, dict]:
+    """The provenance records (the layout's ``records``): (record path -> record or error, output
+    path -> record path)."""
     records, by_output = {}, {}
     for path in sorted(results.rglob("*.json")):
-        if path.relative_to(results).parts[-3:-2] != ("provenance",):
+        if not matches(path.relative_to(results), layout.records):
             continue
         rel = str(path.relative_to(root))
         try:
-            rec = read_json(path, "provenance")
+            rec = read_json(path, "provenance record")
             if not isinstance(rec, dict) or rec.get("format") != FORMAT:
                 raise SpecError("format", f"expected {FORMAT}", rec.get("format") if isinstance(rec, dict) else None,
                                 source=rel)
@@ -88,25 +126,11 @@ def _records(results: Path, root: Path) -> tuple[dict, dict]:
     return records, by_output
 
 
-def _is_artifact(path: Path, results: Path) -> bool:
-    rel = path.relative_to(results)
-    return not (".state" in rel.parts or path.name == ".gitignore" or str(rel) in AUDIT_FILES
+def _is_artifact(path: Path, results: Path, layout: Layout) -> bool:
+    """All files but the layout's ``ignored``, DVC's .gitignore files and half-written files
+    (:func:`.files.atomic_path`'s temporary names)."""
+    return not (matches(path.relative_to(results), layout.ignored) or path.name == ".gitignore"
                 or (path.name.startswith(".") and path.name.endswith(".tmp")))
-
-
-def _is_resolved_config(inner: Path) -> bool:
-    """The resolved config of the experiment or of a variant (``variants/<name>/config.yaml``),
-    which a run writes at its end: derived from the config, so neither a job's output (no
-    provenance record) nor a DVC output (.dvcignore)."""
-    return inner.name == "config.yaml" and (len(inner.parts) == 1 or inner.parts[-3:-2] == ("variants",))
-
-
-def _has_record(inner: Path) -> bool:
-    """Whether a job writes a provenance record for the artifact at ``inner`` (relative to the
-    results folder): all but benchmark files, the records themselves and the resolved configs."""
-    if set(inner.parts[:-1]) & set(NO_PROVENANCE):
-        return False
-    return not _is_resolved_config(inner)
 
 
 def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path) -> str:
@@ -223,19 +247,21 @@ def _validity(path: Path, rel: str, rec: dict | None, root: Path) -> str:
     return "ok"
 
 
-def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = None) -> dict:
-    """Audit ``results_dir`` (``results/<experiment>``). ``only``: audit just these artifact
-    paths (relative to the project root) and the records of their jobs, instead of every file
-    found or recorded. Returns the report (see :func:`write_report`)."""
+def audit(results_dir: str | Path, layout: Layout, dvc: bool = True, only: list[str] | None = None) -> dict:
+    """Audit ``results_dir``, one experiment's results folder laid out as ``layout`` says.
+    ``only``: audit just these artifact paths (relative to the project root) and the records of
+    their jobs, instead of every file found or recorded. Returns the report (see
+    :func:`write_report`)."""
     results = Path(results_dir).resolve()
     if not results.is_dir():
         raise SpecError("results", "not a folder", source=str(results_dir))
-    root = results.parent.parent
-    records, by_output = _records(results, root)
+    root = (results / layout.root).resolve()
+    records, by_output = _records(results, root, layout)
     lock = dvc_records(root / "dvc.lock") if dvc else {}
     prefix = str(results.relative_to(root)) + "/"
     if only is None:
-        paths = {str(p.relative_to(root)) for p in results.rglob("*") if p.is_file() and _is_artifact(p, results)}
+        paths = {str(p.relative_to(root)) for p in results.rglob("*")
+                 if p.is_file() and _is_artifact(p, results, layout)}
         paths |= {p for p in [*lock, *by_output] if p.startswith(prefix)}
     else:
         paths = set(only) | {by_output[p] for p in only if p in by_output}
@@ -250,7 +276,7 @@ def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = No
         entry["sha256"] = current = sha256(path)
         checks = entry["checks"]
         inner = Path(rel[len(prefix):])
-        if dvc and not _is_resolved_config(inner):
+        if dvc and not matches(inner, layout.outside_dvc):
             out = lock.get(rel)
             checks["dvc"] = ("not recorded in dvc.lock" if out is None
                              else "ok" if (out.get("md5"), out.get("size")) == (_md5(path), path.stat().st_size)
@@ -258,7 +284,7 @@ def audit(results_dir: str | Path, dvc: bool = True, only: list[str] | None = No
         if isinstance(records.get(rel), SpecError):
             checks["validity"] = str(records[rel])
             continue
-        if _has_record(inner):
+        if not matches(inner, layout.unrecorded):
             checks["lineage"] = _lineage(rel, current, records, by_output, root)
         rec = records.get(by_output.get(rel))
         if rec is not None and rec.get("code", {}).get("dirty"):

@@ -1,10 +1,10 @@
-"""The ``autospace`` command line. Bad input prints one line naming the field and exits 2; a failed
-audit exits 1."""
+"""The ``autospace`` command line: a network's or a cell's params and MAdds. Bad input prints one
+line naming the field and exits 2. (A run's audit and summary read the workflow's results layout:
+``workflow/audit_run.py`` and ``workflow/summary.py``.)"""
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import sys
 from pathlib import Path
@@ -13,7 +13,6 @@ from .cells import parse_cell
 from .counter import cell_cost, network_cost
 from .errors import SpecError
 from .spec import load_spec
-from .stats import LEVEL, TEST
 from .zoo import BUILTIN
 
 
@@ -43,65 +42,6 @@ def _cell_stats(args) -> dict:
     return {"params": cost.params, "madds": cost.madds, "id": cell.id}
 
 
-def _audit(args) -> dict:
-    from .audit import audit, failure_lines, write_report
-
-    report = audit(args.results, dvc=not args.no_dvc)
-    out = Path(args.results)
-    write_report(report, out / "audit.json", out / "audit.md")
-    for line in failure_lines(report):
-        print(f"FAIL {line}", file=sys.stderr)
-    return {"ok": report["ok"], "artifacts": len(report["artifacts"]), "failing": sorted(report["failures"]),
-            "report": str(out / "audit.md")}
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(round(seconds), 60)
-    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
-
-
-def _t2_verdicts(out: Path) -> list[str]:
-    """T2's test of the learned space against each other space, one line each (none without T2)."""
-    path = out / "tables" / "t2_spaces.csv"
-    if not path.is_file():
-        return []
-    with path.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f) if not r["verdict"].startswith("– (the learned")]
-    lines = [f"Learned space vs each space (T2; {TEST}, {round(100 * LEVEL)} % interval of the gain):"]
-    for r in rows:
-        tested = "" if r["verdict"].startswith("–") else \
-            f" [{r['learned_gain_ci_lo']}, {r['learned_gain_ci_hi']}], p = {r['p_learned_better']}"
-        lines.append(f"  vs {r['space']} ({r['algorithm']}, {r['seeds']} seeds): gain {r['learned_gain']} points"
-                     f"{tested}: {r['verdict']}")
-    return lines if rows else []
-
-
-def _summary(args) -> None:
-    """What a finished run made, for the terminal: the comparison table, where the tables,
-    figures, audit and report are, and the wall time."""
-    out = Path(args.results)
-    table = out / "tables" / "comparison.md"
-    if not table.is_file():
-        raise SpecError("results", "no tables/comparison.md: the run has not finished", source=str(out))
-    took = f" in {_clock(args.seconds)}" if args.seconds is not None else ""
-    lines = [f"Run {out.name!r} finished{took}.", "", table.read_text().rstrip(), "", *_t2_verdicts(out), ""]
-    tables = sorted(p.stem for p in (out / "tables").glob("*.md"))
-    figures = sorted(p.stem for p in (out / "figures").glob("*.png"))
-    lines.append(f"Tables:  {out / 'tables'}/ ({', '.join(tables)}; .md, .csv, .tex)")
-    lines.append(f"Figures: {out / 'figures'}/ ({', '.join(figures)}; .png, .pdf)")
-    audit = out / "audit.json"
-    if audit.is_file():
-        report = json.loads(audit.read_text())
-        verdict = (f"ok, {len(report['artifacts'])} artifacts" if report["ok"]
-                   else f"FAILED: {', '.join(sorted(report['failures']))}")
-        lines.append(f"Audit:   {out / 'audit.md'} ({verdict})")
-    else:
-        lines.append("Audit:   not run")
-    lines.append("Report:  make report (writes report.html)")
-    print("\n".join(lines))
-    return None
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autospace", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -119,16 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
     cell.add_argument("--stride", type=int, default=1)
     cell.add_argument("--resolution", type=int, required=True)
     cell.set_defaults(run=_cell_stats)
-    check = sub.add_parser("audit", help="check every artifact of an experiment: DVC record, lineage, validity; "
-                                         "writes audit.json and audit.md, exits 1 naming each failing artifact")
-    check.add_argument("results", help="the experiment's results folder, results/<experiment>")
-    check.add_argument("--no-dvc", action="store_true", help="skip the comparison with dvc.lock")
-    check.set_defaults(run=_audit)
-    summary = sub.add_parser("summary", help="print a finished run's comparison table and where its tables, "
-                                            "figures, audit and report are")
-    summary.add_argument("results", help="the experiment's results folder, results/<experiment>")
-    summary.add_argument("--seconds", type=float, help="the run's wall time, to print")
-    summary.set_defaults(run=_summary)
     return parser
 
 

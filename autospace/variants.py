@@ -27,7 +27,6 @@ from .errors import SpecError
 
 #: The config sections a variant may override: none of them changes the prepared data.
 SECTIONS = ("cell_space", "evolution", "nas", "train")
-BUDGET_KEYS = ("evolution.constraint", "nas")
 NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
 

@@ -130,3 +130,30 @@ def test_the_library_names_no_workflow_rule():
              for path in sorted(PACKAGE.rglob("*.py")) for node in ast.walk(ast.parse(path.read_text()))
              if isinstance(node, ast.Constant) and node.value in rules - own_words]
     assert not found, found
+
+
+def test_the_library_names_no_results_folder():
+    """The results layout is the workflow's (workflow/layout.py): no string constant in
+    ``autospace/`` is a path through one of its folders (``provenance/...``, ``tables/...``), nor
+    one of its folder names that are not also the library's own words (config sections and keys,
+    report names): the audit gets them as an ``audit.Layout``, the summary lives in the workflow."""
+    import re
+    import sys
+
+    sys.path.insert(0, str(PACKAGE.parent / "workflow"))
+    import layout as L
+
+    templates = (L.RESULTS, L.DATA, L.WARMUP, L.GEN, L.SPACE_HAND, L.NAS, L.TRAIN, L.TABLES, L.FIGURES, L.LOGS,
+                 L.BENCH, L.PROVENANCE, L.STATE, L.VARIANT)
+    folders = {s for t in templates for s in t.split("/") if s and "{" not in s}
+    own_words = {"data", "warmup", "nas", "train", "spaces", "variants", "tables", "figures", "results"}
+    assert {"provenance", "benchmarks", ".state", "logs", "search"} <= folders - own_words
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not (isinstance(node, ast.Constant) and isinstance(node.value, str)) or len(node.value) > 80:
+                continue
+            parts = [p for p in re.split(r"[/\\]", node.value)]
+            if (len(parts) > 1 and folders & set(parts)) or node.value in folders - own_words:
+                found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.value!r}")
+    assert not found, found

@@ -68,7 +68,7 @@ def reproducible(root, exp="tiny") -> dict[str, str]:
 
 
 def audit_cli(repo, *args):
-    return subprocess.run([sys.executable, "-m", "autospace.cli", "audit", "results/tiny", *args], cwd=repo,
+    return subprocess.run([sys.executable, "workflow/audit_run.py", "results/tiny", *args], cwd=repo,
                           env=env(), capture_output=True, text=True)
 
 

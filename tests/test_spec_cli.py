@@ -2,6 +2,7 @@ import json
 import random
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -107,10 +108,14 @@ def test_cell_stats(capsys):
     (["cell-stats", "n=4 e=6 x=1 act=relu6 att=none merge=sum,sum edges=0>1:conv1x1,1>2:dw3x3,2>3:conv1x1",
       "--cin", "8", "--cout", "8", "--resolution", "8", "--stride", "3"], "--stride"),
     (["arch-stats", "resnet50"], "arch: neither a built-in"),
-    (["summary", "no/such/results"], "results: no tables/comparison.md: the run has not finished"),
+    (["workflow/audit_run.py", "no/such/results"], "results: not an experiment's folder under "),
+    (["workflow/summary.py", "no/such/results"], "results: no tables/comparison.md: the run has not finished"),
 ])
 def test_cli_bad_input_prints_one_line_and_exits_2(argv, needle):
-    proc = subprocess.run([sys.executable, "-m", "autospace.cli", *argv], capture_output=True, text=True)
+    """The library's CLI, and the workflow's run tools (audit, summary), which read its layout."""
+    command = [sys.executable] if argv[0].startswith("workflow/") else [sys.executable, "-m", "autospace.cli"]
+    proc = subprocess.run([*command, *argv], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent)
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert len(proc.stderr.strip().splitlines()) == 1

@@ -155,12 +155,12 @@ def test_the_tiny_run_learns(run):
 
 
 def test_the_summary_shows_the_comparison_and_where_everything_is(run, capsys):
-    """What `make run` prints at the end: the comparison table, each table and figure, the audit's
-    verdict, the wall time."""
-    from autospace.cli import main
+    """What `make run` prints at the end (workflow/summary.py): the comparison table, each table
+    and figure, the audit's verdict, the wall time."""
+    from summary import main
 
     repo, _ = run
-    assert main(["summary", str(repo / "results/tiny"), "--seconds", "75"]) == 0
+    assert main([str(repo / "results/tiny"), "--seconds", "75"]) == 0
     out = capsys.readouterr().out
     assert "finished in 1 min 15 s" in out
     assert (repo / "results/tiny/tables/comparison.md").read_text().strip() in out

@@ -9,7 +9,7 @@ import yaml
 from packaging.requirements import Requirement
 
 from autospace.runconfig import config_error
-from workflow_helpers import BIN, REPO, env, snakemake
+from workflow_helpers import BIN, REPO, env, merged_config, snakemake
 
 sys.path.insert(0, str(REPO / "workflow"))
 import layout as L  # noqa: E402
@@ -120,3 +120,36 @@ def test_dvc_jobs_file_is_current():
                          capture_output=True, text=True)
     assert dry.returncode == 0, dry.stderr
     assert "> snakemake results/fmnist/data/dataset.pt --cores all" in dry.stdout
+
+
+def test_the_audit_layout_classifies_every_file_a_run_makes():
+    """The audit knows the results layout only from the workflow (layout.audit_layout, a
+    ``autospace.audit.Layout``): with the full grid's jobs, every job output is an artifact with a
+    provenance record and a DVC record; every provenance record is a record; every benchmark file
+    is an artifact without a record; the resolved configs are in neither; resumable state and the
+    audit's own files are not artifacts."""
+    from autospace.audit import Layout, matches
+
+    cfg = merged_config("config/full-grid.yaml")
+    exp = cfg["experiment"]
+    layout = Layout.from_dict(L.audit_layout(exp))
+    results = L.RESULTS.format(exp=exp) + "/"
+
+    def inner(path):
+        assert path.startswith(results), path
+        return path[len(results):]
+
+    jobs = L.jobs(cfg)
+    assert any(job["exp"] != exp for job in jobs)  # variants too
+    outputs = [inner(f) for job in jobs for f in job["output"]]
+    assert not [f for f in outputs if matches(f, layout.ignored + layout.unrecorded + layout.outside_dvc)]
+    for job in jobs:
+        assert matches(inner(L.provenance_file(job)), layout.records), job
+        assert matches(inner(L.benchmark_file(job)), layout.unrecorded), job
+        assert not matches(inner(L.benchmark_file(job)), layout.records + layout.outside_dvc + layout.ignored)
+    configs = [inner(L.RESOLVED_CONFIG.format(exp=e)) for e in {job["exp"] for job in jobs}]
+    assert all(matches(c, layout.unrecorded) and matches(c, layout.outside_dvc) for c in configs)
+    assert all(matches(inner(f"{L.STATE.format(exp=e)}/search/warmup/state.pt"), layout.ignored)
+               for e in {job["exp"] for job in jobs})
+    assert all(matches(name, layout.ignored) for name in L.AUDIT_FILES)
+    assert (layout.root, layout.reports) == ("../..", L.AUDIT_FILES)

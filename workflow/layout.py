@@ -6,6 +6,8 @@ rules and the DVC stages cannot name different files. Paths are relative to the 
 
 from __future__ import annotations
 
+import posixpath
+
 RESULTS = "results/{exp}"
 DATA = RESULTS + "/data"
 WARMUP = RESULTS + "/search/warmup"
@@ -57,6 +59,22 @@ def benchmark_file(job: dict) -> str:
 def provenance_file(job: dict) -> str:
     """The provenance record of a job (written by the job itself): a DVC output of its stage too."""
     return f"{PROVENANCE.format(exp=job['exp'], rule=job['rule'])}/{job_name(job['wildcards'])}.json"
+
+
+def audit_layout(exp: str) -> dict:
+    """The results folder's layout as the audit takes it (``autospace.audit.Layout``): glob
+    patterns relative to ``results/<exp>``, each for the experiment and for its variants."""
+    results = RESULTS.format(exp=exp)
+
+    def inner(template: str, tail: str = "", **fields) -> list[str]:
+        return [posixpath.relpath(template.format(exp=e, **fields), results) + tail
+                for e in (exp, variant_exp(exp, "*"))]
+
+    records = inner(PROVENANCE, "/*.json", rule="*")
+    configs = inner(RESOLVED_CONFIG)
+    return {"root": posixpath.relpath(".", results), "records": records,
+            "unrecorded": inner(BENCH, "/*.tsv", rule="*") + records + configs, "outside_dvc": configs,
+            "ignored": inner(STATE, "/**") + list(AUDIT_FILES), "reports": list(AUDIT_FILES)}
 
 
 def gen_name(g: int) -> str:
