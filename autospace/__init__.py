@@ -3,10 +3,10 @@
 The package knows nothing of Snakemake: the workflow's scripts call into it.
 """
 
-from .cells import Cell, CellSpace, make_cell, mutate, parse_cell, random_cell, reference_cell
-from .counter import Cost, cell_cost, network_cost
+from .arch.cells import Cell, CellSpace, make_cell, mutate, parse_cell, random_cell, reference_cell
+from .arch.counter import Cost, cell_cost, network_cost
+from .arch.spec import ArchSpec, MBConv, Skip, load_spec, spec_from_json
 from .errors import SpecError
-from .spec import ArchSpec, MBConv, Skip, load_spec, spec_from_json
 
 __version__ = "0.1.0"
 

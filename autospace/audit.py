@@ -38,10 +38,9 @@ from pathlib import Path
 import yaml
 
 from .errors import SpecError
+from .files import read_json, write_json, write_text
 from .provenance import FORMAT, sha256
 from .runtime import load_checkpoint
-
-from .files import read_json, write_json, write_text
 
 #: The checks a provenance record may ask for its job's outputs (its ``check``): ``space`` (a
 #: search space document), ``evaluation`` (an evaluated network's metrics.json), and the
@@ -156,9 +155,9 @@ def _table_check(rec: dict, rel: str, root: Path) -> str:
     """Recompute the table (or plotted-data) file ``rel`` from what its record says it was made
     of: the metrics and benchmark files, or the library call's recorded ``arguments`` (paths in
     them are relative to the project root)."""
-    from .figures import figure_tables
     from .files import to_csv
-    from .tables import t1_of_run, t5_search_cost, write_experiment_tables, write_table
+    from .report.figures import figure_tables
+    from .report.tables import t1_of_run, t5_search_cost, write_experiment_tables, write_table
 
     metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith("metrics.json")]
     name = Path(rel).name
@@ -189,8 +188,8 @@ def _table_check(rec: dict, rel: str, root: Path) -> str:
 
 
 def _nas_budget(params: dict) -> int:
-    from .backbone import get_backbone
-    from .counter import madds_budget
+    from .arch.backbone import get_backbone
+    from .arch.counter import madds_budget
 
     nas = params["nas"] if "nas" in params else {"budget_madds": params["nas.budget_madds"],
                                                   "budget_ratio": params["nas.budget_ratio"]}
@@ -200,12 +199,12 @@ def _nas_budget(params: dict) -> int:
 
 def _validity(path: Path, rel: str, rec: dict | None, root: Path) -> str:
     """Whether the artifact is what its name says, as far as it can be checked alone."""
-    from .backbone import get_backbone
-    from .cells import CellSpace
-    from .counter import network_cost
-    from .evolution.population import load_population
-    from .space import load_space
-    from .spec import load_spec
+    from .arch.backbone import get_backbone
+    from .arch.cells import CellSpace
+    from .arch.counter import network_cost
+    from .arch.space import load_space
+    from .arch.spec import load_spec
+    from .search.evolution.population import load_population
 
     name = path.name
     if name.endswith(".pt"):

@@ -9,11 +9,11 @@ import json
 import sys
 from pathlib import Path
 
-from .cells import parse_cell
-from .counter import cell_cost, network_cost
+from .arch.cells import parse_cell
+from .arch.counter import cell_cost, network_cost
+from .arch.spec import load_spec
+from .arch.zoo import BUILTIN
 from .errors import SpecError
-from .spec import load_spec
-from .zoo import BUILTIN
 
 
 def _arch_stats(args) -> dict:

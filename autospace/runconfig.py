@@ -12,8 +12,8 @@ import jsonschema
 import yaml
 
 from .errors import SpecError
-from .options import Option, check_finite_numbers, read_options
 from .files import write_text
+from .options import Option, check_finite_numbers, read_options
 
 
 def _key_path(error: jsonschema.ValidationError) -> str:
@@ -48,8 +48,8 @@ RUN_OPTIONS = {
 
 def option_tables() -> dict:
     """Every option table of a run's config: section -> table (``""``: the top level)."""
-    from .evolution.config import OPTIONS as EVOLUTION
-    from .nas.config import OPTIONS as NAS
+    from .search.evolution.config import OPTIONS as EVOLUTION
+    from .search.nas.config import OPTIONS as NAS
     from .sections import DATA, DISTRIBUTED, EVALUATE, TRAIN
 
     return {"": RUN_OPTIONS, "data": DATA, "distributed": DISTRIBUTED, "evolution": EVOLUTION, "nas": NAS,
@@ -58,11 +58,11 @@ def option_tables() -> dict:
 
 def check_run_config(config: dict) -> None:
     """The library's own checks of each section (types, ranges, relations between keys)."""
-    from .backbone import get_backbone
-    from .cells import CellSpace
+    from .arch.backbone import get_backbone
+    from .arch.cells import CellSpace
+    from .arch.space import HAND_DESIGNED
+    from .arch.spec import data_fields
     from .sections import check_backbone_data
-    from .space import HAND_DESIGNED
-    from .spec import data_fields
 
     try:
         backbone = get_backbone(config["backbone"])
@@ -83,8 +83,8 @@ def check_run_config(config: dict) -> None:
 def _section_checks():
     """Validators of each section with an option table, given the whole config for the relations
     across sections (each raises SpecError naming the key)."""
-    from .evolution.config import SearchConfig
-    from .nas.config import NASConfig
+    from .search.evolution.config import SearchConfig
+    from .search.nas.config import NASConfig
     from .sections import TrainRecipe
 
     tables = option_tables()

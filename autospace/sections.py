@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .arch.spec import check_fits_data
 from .errors import SpecError
 from .options import Option, load_mapping, read_options
-from .spec import check_fits_data
 
 DATASETS = ("fashion_mnist", "imagefolder")
 VERIFY_MODES = ("header", "decode", "none")
@@ -50,7 +50,7 @@ def expected_data(data: dict) -> dict:
 
 
 def check_backbone_data(network: dict, data: dict) -> None:
-    """Refuse a backbone (its :func:`autospace.spec.data_fields`, ``network``) that cannot take
+    """Refuse a backbone (its :func:`autospace.arch.spec.data_fields`, ``network``) that cannot take
     the data a ``data`` section names (channels, classes; see
     :func:`autospace.sections.expected_data`), naming ``backbone.<field>``. The workflow runs it
     at start-up and the data step before it writes anything."""

@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.run bench_comparison [OUT_DIR]``: prepares Fashion-MNIST subsets, evolves
 the learned space (warm-up, generations, export), writes the ProxylessNAS and reference-only
-spaces, runs :func:`autospace.compare.run_comparison` (ProxylessNAS and random, same budget and
+spaces, runs :func:`autospace.report.compare.run_comparison` (ProxylessNAS and random, same budget and
 recipe, 3 seeds) and writes its section of docs/benchmarks.md.
 """
 
@@ -14,9 +14,9 @@ from pathlib import Path
 
 import torch
 
-from autospace.compare import run_comparison
-from autospace.tables import comparison_markdown
-from autospace.data import prepare_fashion_mnist
+from autospace.report.compare import run_comparison
+from autospace.report.tables import comparison_markdown
+from autospace.data.datasets import prepare_fashion_mnist
 
 from .common import evolve, hand_spaces, machine, write_section
 

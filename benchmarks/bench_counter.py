@@ -7,9 +7,9 @@ import time
 
 import torch
 
-from autospace.cells import CellSpace, random_cell
-from autospace.counter import cell_cost, network_cost
-from autospace.zoo import BUILTIN
+from autospace.arch.cells import CellSpace, random_cell
+from autospace.arch.counter import cell_cost, network_cost
+from autospace.arch.zoo import BUILTIN
 
 from .common import machine, write_section
 

@@ -3,7 +3,7 @@
 ``python -m benchmarks.run bench_evidence [SIZE] [OUT_DIR] [FMNIST_ROOT]``; SIZE is ``cpu`` (the default:
 about an hour on 2 CPU cores), ``gpu`` (one GPU; skipped with a message when CUDA is missing)
 or ``smoke`` (minutes; what ``tests/test_bench_evidence.py`` runs). Three experiments, each with
-its uncertainty (:mod:`autospace.stats`):
+its uncertainty (:mod:`autospace.report.stats`):
 
 1. **Fitness validity**: for the old (``ema``) and the new (``ema_debiased``) fitness rule, one
    evolution; then ``tau_cells`` cells of one layer spanning its fitness range are trained
@@ -24,7 +24,7 @@ its uncertainty (:mod:`autospace.stats`):
 
 Every run is kept in OUT_DIR (a finished one is not rerun), the numbers go to
 ``OUT_DIR/evidence.json``, and the ``evidence-<size>`` section of docs/benchmarks.md is written
-from them: tables and verdicts (:func:`autospace.stats.verdict`).
+from them: tables and verdicts (:func:`autospace.report.stats.verdict`).
 """
 
 from __future__ import annotations
@@ -40,15 +40,15 @@ from pathlib import Path
 
 import torch
 
-from autospace import stats
-from autospace.backbone import get_backbone
-from autospace.cells import reference_cell
-from autospace.compare import run_one, train_evaluate
-from autospace.data import prepare_fashion_mnist
-from autospace.evolution.config import SearchConfig
-from autospace.evolution.population import load_population
+from autospace.report import stats
+from autospace.arch.backbone import get_backbone
+from autospace.arch.cells import reference_cell
+from autospace.report.compare import run_one, train_evaluate
+from autospace.data.datasets import prepare_fashion_mnist
+from autospace.search.evolution.config import SearchConfig
+from autospace.search.evolution.population import load_population
 from autospace.files import read_json, write_json, write_text
-from autospace.tables import LEARNED
+from autospace.report.tables import LEARNED
 
 from .common import evolve, hand_spaces, last_generation, machine, write_section
 

@@ -1,8 +1,8 @@
 """DataLoader images/s of our streaming pipeline against plain torchvision on the same JPEGs
 (goal: ours >= 0.95 x torchvision at every worker count).
 
-Ours: :class:`autospace.loader.ImageFiles` + ``file_transform("random_resized_crop", 224)`` +
-:class:`autospace.loader.GlobalBatches` + :func:`autospace.loader.make_loader`. Baseline:
+Ours: :class:`autospace.data.loader.ImageFiles` + ``file_transform("random_resized_crop", 224)`` +
+:class:`autospace.data.loader.GlobalBatches` + :func:`autospace.data.loader.make_loader`. Baseline:
 ``torchvision.datasets.ImageFolder(root, transform=<the same v2 transform>)`` +
 ``DataLoader(batch_size=64, shuffle=True, num_workers=W)``; and the same with our loader's
 settings (persistent workers, its prefetch), which leaves the per-image cost alone. All read the
@@ -63,8 +63,8 @@ def make_jpegs(folder: str | Path, n: int = IMAGES, classes: int = CLASSES, size
 
 
 def transform():
-    """The training transform both pipelines apply (ours, from autospace.loader)."""
-    from autospace.loader import file_transform
+    """The training transform both pipelines apply (ours, from autospace.data.loader)."""
+    from autospace.data.loader import file_transform
 
     return file_transform("random_resized_crop", RESOLUTION)
 
@@ -74,7 +74,7 @@ def ours(root: Path, files: list[str], labels: list[int], workers: int, batch: i
     """Our loader of ``root``: (DataLoader, called before each epoch with its number).
     ``decode``: where the JPEGs are decoded (``distributed.jpeg_decode``: ``workers`` or
     ``device``, the latter when the batch reaches the device, see :func:`images_per_second`)."""
-    from autospace.loader import GlobalBatches, ImageFiles, make_loader
+    from autospace.data.loader import GlobalBatches, ImageFiles, make_loader
 
     dataset = ImageFiles(root, files, labels, transform(), decode)
     batches = GlobalBatches(len(dataset), batch, seed)
@@ -111,7 +111,7 @@ PIPELINES = {
 def images_per_second(loader, before_epoch, epochs: int = EPOCHS, max_seconds: float | None = None,
                       compute=None, stall_s: float = 0) -> float:
     """Images/s over epochs 2..``epochs`` of ``loader`` (the first one is a warm-up), each
-    epoch cut after ``max_seconds`` if given. ``compute``: an :class:`autospace.engine.Compute`
+    epoch cut after ``max_seconds`` if given. ``compute``: an :class:`autospace.engine.loop.Compute`
     that takes each batch to its device as training does (decoding still-encoded images there),
     synchronised at the end of each epoch. ``stall_s``: raise if the workers send no batch for
     that long (0: wait for ever)."""

@@ -234,7 +234,7 @@ def measure(out: Path, n_train: int, epochs_scale: int = 1) -> dict:
 def write_index(out: Path, n_train: int, n_test: int, classes: int) -> None:
     """An ImageFolder manifest and split as prepare_imagefolder writes them (ImageNet-style
     names, no images): what the training jobs load, at any size."""
-    from autospace.data import PREPARED_TENSORS, SPLIT_FILE, search_split
+    from autospace.data.datasets import PREPARED_TENSORS, SPLIT_FILE, search_split
     from autospace.runtime import save_checkpoint
 
     from autospace.files import write_json
@@ -257,14 +257,14 @@ def write_index(out: Path, n_train: int, n_test: int, classes: int) -> None:
 
 
 def index_cost(data_dir: str) -> dict:
-    """RSS (MB) that :class:`autospace.data.Splits` and the two search datasets add to a process
+    """RSS (MB) that :class:`autospace.data.datasets.Splits` and the two search datasets add to a process
     that has already imported torch and the transforms (run in a fresh interpreter)."""
     import gc
 
     import psutil
 
-    from autospace.data import Splits
-    from autospace.loader import file_transform
+    from autospace.data.datasets import Splits
+    from autospace.data.loader import file_transform
 
     file_transform("none", 224)
     rss = lambda: psutil.Process().memory_info().rss / 2 ** 20  # noqa: E731

@@ -10,9 +10,9 @@ import time
 import torch
 from torch import nn
 
-from autospace.cells import CellSpace, random_cell
-from autospace.evolution.config import SearchConfig
-from autospace.supernet import Supernet, mixing_weights
+from autospace.arch.cells import CellSpace, random_cell
+from autospace.search.evolution.config import SearchConfig
+from autospace.arch.supernet import Supernet, mixing_weights
 
 from .common import machine, write_section
 

@@ -30,7 +30,7 @@ def evolve(search: dict, data_dir, out_dir) -> Path:
     """Warm-up, ``search['evolution']['generations']`` generations and the export of the learned
     space under ``out_dir`` (the workflow's steps, in this process); returns the space document.
     A finished search (its ``learned.json``) is kept."""
-    from autospace.evolution.steps import export_space, run_generation, warmup
+    from autospace.search.evolution.steps import export_space, run_generation, warmup
 
     out = Path(out_dir)
     space = out / "learned.json"
@@ -57,7 +57,7 @@ def last_generation(search: dict, out_dir) -> Path:
 def hand_spaces(backbone: str, out_dir) -> dict[str, Path]:
     """The hand-designed spaces of ``backbone`` (ProxylessNAS' and the reference-only one)
     written into ``out_dir``: name -> space document."""
-    from autospace.space import proxylessnas_space, reference_space
+    from autospace.arch.space import proxylessnas_space, reference_space
 
     spaces = {}
     for space in (proxylessnas_space(backbone), reference_space(backbone)):

@@ -9,10 +9,10 @@ from pathlib import Path
 repo = sys.argv[1]; sys.path.insert(0, repo)
 import torch, yaml
 torch.set_num_threads(1)
-from autospace import data
-from autospace.evolution.steps import run_generation, warmup
-from autospace.nas.search import search
-from autospace.train import train
+from autospace.data import datasets as data
+from autospace.search.evolution.steps import run_generation, warmup
+from autospace.search.nas.search import search
+from autospace.engine.train import train
 cfg = yaml.safe_load(open(Path(repo) / "config/config.yaml"))
 tmp = Path(tempfile.mkdtemp())
 data.prepare_fashion_mnist(tmp / "d", root=None, download=False, seed=0, search_val_size=500,
@@ -22,7 +22,7 @@ search_cfg["evolution"] = {**search_cfg["evolution"], "population_size": 8, "che
 search_cfg["device"] = "cpu"
 warmup(search_cfg, tmp / "d", tmp / "w", tmp / "sw")
 run_generation(search_cfg, tmp / "d", tmp / "w", tmp / "g0", 0, tmp / "sg")
-from autospace.space import reference_space
+from autospace.arch.space import reference_space
 reference_space("fmnist_small").save(tmp / "space.json")
 nas = {**cfg["nas"], "epochs": 2, "warmup_epochs": 1}
 search({"seed": 0, "device": "cpu", "backbone": "fmnist_small", "nas": nas}, tmp / "space.json", tmp / "d", tmp / "n")

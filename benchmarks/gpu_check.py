@@ -15,7 +15,7 @@ three parts, each in a process of its own under a time limit (the whole check st
   from ``--fmnist-root`` or Debian's folder when there; otherwise synthetic 28x28 images in its
   prepared format stand in (the same work per step). A loader that stalls fails its stage.
 - ``train``: final-training images/s of MobileNetV2 at 224x224, batch 256, through our engine
-  (:func:`autospace.train.train`, its real step, optimizer, schedule and engine loop) against a
+  (:func:`autospace.engine.train.train`, its real step, optimizer, schedule and engine loop) against a
   plain training loop of ``torchvision.models.mobilenet_v2`` (bf16 autocast, channels-last,
   SGD Nesterov, label smoothing 0.1) on the same data. The data is one synthetic batch already
   on the GPU, handed to ``train`` in place of its DataLoader: 16 cores decode about as many
@@ -111,11 +111,11 @@ def sync(device) -> None:
 
 def synthetic_fashion_mnist(out_dir: Path, data: dict, seed: int) -> dict:
     """Fashion-MNIST's prepared format (``dataset.pt``, ``split.json``; see
-    :func:`autospace.data.prepare_fashion_mnist`) holding synthetic 28x28 images: a fixed random
+    :func:`autospace.data.datasets.prepare_fashion_mnist`) holding synthetic 28x28 images: a fixed random
     pattern per class plus noise, as many as the config's subsets need."""
     import torch
 
-    from autospace.data import PREPARED_TENSORS, SPLIT_FILE, search_split
+    from autospace.data.datasets import PREPARED_TENSORS, SPLIT_FILE, search_split
     from autospace.runtime import save_checkpoint
 
     from autospace.files import write_json
@@ -142,7 +142,7 @@ def synthetic_fashion_mnist(out_dir: Path, data: dict, seed: int) -> dict:
     return split
 
 
-STAGE_MODULES = ("autospace.evolution.steps", "autospace.nas.search", "autospace.train", "autospace.evaluate")
+STAGE_MODULES = ("autospace.search.evolution.steps", "autospace.search.nas.search", "autospace.engine.train", "autospace.engine.evaluate")
 
 
 @contextlib.contextmanager
@@ -152,11 +152,11 @@ def stall_guard(seconds: float):
     import importlib
     from unittest import mock
 
-    import autospace.loader
+    import autospace.data.loader
 
     for name in STAGE_MODULES:  # they bind make_loader when imported
         importlib.import_module(name)
-    original = autospace.loader.make_loader
+    original = autospace.data.loader.make_loader
 
     def guarded(*args, **kwargs):
         loader = original(*args, **kwargs)
@@ -176,11 +176,11 @@ def run_stages(cfg: dict, work: Path, prepare, report: Report, label: str, deadl
     """Every stage of ``cfg`` for its spaces and seeds, in the workflow's order, each timed;
     ``prepare(data_dir)`` makes the data. Stops (saying so) once ``deadline`` is passed; a
     loader that stalls fails its stage (:func:`stall_guard`)."""
-    from autospace.evaluate import evaluate
-    from autospace.evolution.steps import export_space, run_generation, warmup
-    from autospace.nas.search import search
-    from autospace.space import hand_designed_space
-    from autospace.train import train
+    from autospace.engine.evaluate import evaluate
+    from autospace.search.evolution.steps import export_space, run_generation, warmup
+    from autospace.search.nas.search import search
+    from autospace.arch.space import hand_designed_space
+    from autospace.engine.train import train
 
     times: dict[str, float] = {}
     data = work / "data"
@@ -239,8 +239,8 @@ def part_stages(report: Report, smoke: bool, args) -> None:
     sys.path.insert(0, str(REPO / "tests"))
     from workflow_helpers import IMAGEFOLDER_BACKBONE, TINY, merged_config
 
-    from autospace.data import DEBIAN_ROOT, FASHION_MNIST_FILES, prepare_imagefolder
-    from autospace.datasets import prepare
+    from autospace.data.datasets import DEBIAN_ROOT, FASHION_MNIST_FILES, prepare_imagefolder
+    from autospace.data.prepare import prepare
     from autospace.sections import FASHION_MNIST_FIELDS
 
     from .bench_loader import make_jpegs
@@ -324,7 +324,7 @@ def stages_markdown(results: dict, labels: list[str]) -> str:
 
 class SyntheticLoader:
     """Stands in for ``train``'s DataLoader: each epoch yields the same batch, already on the
-    device, once per step of ``batches`` (a :class:`autospace.loader.GlobalBatches`), and times
+    device, once per step of ``batches`` (a :class:`autospace.data.loader.GlobalBatches`), and times
     the steps from step ``warm`` on (the device synchronised at both ends)."""
 
     def __init__(self, batches, x, y, warm: int):
@@ -366,13 +366,13 @@ def image_folder_index(root: Path, classes: int, n: int) -> None:
 
 
 def ours_engine(work: Path, device: str, x, y, warm: int, epochs_steps: int, classes: int) -> float:
-    """Images/s of :func:`autospace.train.train` (MobileNetV2 of autospace's zoo) on the batch
+    """Images/s of :func:`autospace.engine.train.train` (MobileNetV2 of autospace's zoo) on the batch
     ``x, y``, through its own step and engine loop; only its DataLoader is replaced."""
     from unittest import mock
 
-    import autospace.train as T
-    from autospace.data import prepare_imagefolder
-    from autospace.zoo import mobilenet_v2
+    import autospace.engine.train as T
+    from autospace.data.datasets import prepare_imagefolder
+    from autospace.arch.zoo import mobilenet_v2
 
     batch, res = x.shape[0], x.shape[-1]
     image_folder_index(work / "images", classes, epochs_steps * batch)
@@ -429,7 +429,7 @@ def torch_defaults(deterministic: bool = False) -> None:
     torch.backends.cudnn.benchmark = False
 
 
-OURS = "ours: autospace.train.train (engine, its step, our MobileNetV2)"
+OURS = "ours: autospace.engine.train.train (engine, its step, our MobileNetV2)"
 BASELINE = "plain loop, torchvision mobilenet_v2 (the baseline)"
 
 
@@ -437,8 +437,8 @@ def part_train(report: Report, smoke: bool, args) -> None:
     import torch
     import torchvision
 
-    from autospace.builder import build_network
-    from autospace.zoo import mobilenet_v2
+    from autospace.arch.builder import build_network
+    from autospace.arch.zoo import mobilenet_v2
 
     device = device_name(smoke)
     res, batch, warm, timed, classes, rounds = (32, 8, 1, 2, 10, 1) if smoke else (224, 256, 15, 45, 1000, 2)
@@ -523,7 +523,7 @@ LOADER_PIPELINES = {"ours": ("ours", "workers"), "ours, jpeg_decode device": ("o
 def part_loader(report: Report, smoke: bool, args) -> None:
     import torch
 
-    from autospace.engine import Compute
+    from autospace.engine.loop import Compute
 
     from . import bench_loader as B
 

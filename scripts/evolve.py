@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from autospace.evolution.steps import run_generation  # noqa: E402
+from autospace.search.evolution.steps import run_generation  # noqa: E402
 from autospace.provenance import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821

@@ -4,7 +4,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from autospace import figures as F  # noqa: E402
+from autospace.report import figures as F  # noqa: E402
 from autospace.files import to_csv, write_text  # noqa: E402
 from autospace.provenance import as_recorded, job  # noqa: E402
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace.provenance import job  # noqa: E402
-from autospace.tables import t1_of_run, t5_search_cost, write_table  # noqa: E402
+from autospace.report.tables import t1_of_run, t5_search_cost, write_table  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     p = snakemake.params  # noqa: F821

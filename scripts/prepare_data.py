@@ -3,7 +3,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
-from autospace.datasets import prepare  # noqa: E402
+from autospace.data.prepare import prepare  # noqa: E402
 from autospace.provenance import job  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821

@@ -6,7 +6,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace.provenance import as_recorded  # noqa: E402
 from autospace.provenance import job  # noqa: E402
-from autospace.tables import write_experiment_tables  # noqa: E402
+from autospace.report.tables import write_experiment_tables  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     write_experiment_tables(as_recorded(snakemake.params.arguments), Path(snakemake.output.csv).parent)  # noqa: F821

@@ -4,7 +4,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(snakemake.scriptdir).parent))  # noqa: F821
 from autospace.provenance import job  # noqa: E402
-from autospace.train import train  # noqa: E402
+from autospace.engine.train import train  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     train(snakemake.params.config, snakemake.input.arch, Path(snakemake.input.split).parent,  # noqa: F821

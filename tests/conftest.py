@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 import shared_runs  # noqa: E402
 import torch  # noqa: E402
 
-from autospace import data  # noqa: E402
+from autospace.data import datasets as data  # noqa: E402
 
 
 torch.set_num_threads(1)  # the 2 CPU cores are shared; more threads only oversubscribe them

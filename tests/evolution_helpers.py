@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from autospace.cells import make_cell
+from autospace.arch.cells import make_cell
 
 #: Runs ``module:function(*args)`` and kills the process (SIGKILL) right after the engine has
 #: written the state of (epoch, step).
@@ -15,7 +15,7 @@ import json, os, signal, sys
 from importlib import import_module
 import torch
 torch.set_num_threads(1)
-from autospace import engine
+from autospace.engine import loop as engine
 target, when, args = json.loads(sys.argv[1])
 real_save = engine.save_checkpoint
 def save_then_die(path, state):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 
-from autospace.cells import CellSpace, random_cell
-from autospace.spec import ArchSpec, Head, MBConv, Skip, Stage, Stem
+from autospace.arch.cells import CellSpace, random_cell
+from autospace.arch.spec import ArchSpec, Head, MBConv, Skip, Stage, Stem
 
 WIDE_SPACE = CellSpace(nodes=4, edge_ops=("none", "conv1x1", "dw3x3", "dw5x5", "dw7x7"),
                        expansions=(1, 3, 6), activations=("relu6", "hswish"),

@@ -121,7 +121,7 @@ def truncated_checkpoint(good, tmp):
     shutil.copytree(good / "search/warmup", prev)
     data = (prev / "checkpoint.pt").read_bytes()
     (prev / "checkpoint.pt").write_bytes(data[:len(data) // 2])
-    call = ("autospace.evolution.steps", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
+    call = ("autospace.search.evolution.steps", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
     return call, prev / "checkpoint.pt", "checkpoint"
 
 
@@ -132,7 +132,7 @@ def unknown_operator_in_population(good, tmp):
     member = doc["layers"][0]["members"][0]
     member["cell"] = re.sub(r"(edges=0>\d+:)\w+", r"\1conv2x2", member["cell"], count=1)
     (prev / "population.json").write_text(json.dumps(doc))
-    call = ("autospace.evolution.steps", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
+    call = ("autospace.search.evolution.steps", "run_generation", [_search_config(), str(good / "data"), str(prev), "OUT", 0])
     return call, prev / "population.json", "layers[0].members[0].cell"
 
 
@@ -141,7 +141,7 @@ def space_missing_fields(good, tmp):
     doc = json.loads((good / "spaces/reference.json").read_text())
     del doc["layers"]
     space.write_text(json.dumps(doc))
-    call = ("autospace.nas.search", "search", [_nas_config(), str(space), str(good / "data"), "OUT"])
+    call = ("autospace.search.nas.search", "search", [_nas_config(), str(space), str(good / "data"), "OUT"])
     return call, space, "layers"
 
 
@@ -149,7 +149,7 @@ def impossible_budget(good, tmp):
     space = tmp / "space.json"
     shutil.copy(good / "spaces/reference.json", space)
     nas = _nas_config(budget_madds=1000, budget_ratio=None)
-    call = ("autospace.nas.search", "search", [nas, str(space), str(good / "data"), "OUT"])
+    call = ("autospace.search.nas.search", "search", [nas, str(space), str(good / "data"), "OUT"])
     return call, None, "nas.budget"  # a config value: the message names the key and the space
 
 
@@ -157,18 +157,18 @@ def truncated_model(good, tmp):
     model = tmp / "model.pt"
     data = (good / "train/learned/seed_0/model.pt").read_bytes()
     model.write_bytes(data[:100])
-    call = ("autospace.evaluate", "evaluate", [str(good / "nas/learned/seed_0/arch.json"), str(model),
+    call = ("autospace.engine.evaluate", "evaluate", [str(good / "nas/learned/seed_0/arch.json"), str(model),
                                                str(good / "data"), "OUT/metrics.json", tiny_config()["evaluate"]])
     return call, model, "checkpoint"
 
 
 def wrong_dataset_path(good, tmp):
     data = {**tiny_config()["data"], "root": str(tmp / "nowhere")}
-    return ("autospace.datasets", "prepare", [data, 0, "OUT", FASHION_MNIST_FIELDS]), None, "data.root"
+    return ("autospace.data.prepare", "prepare", [data, 0, "OUT", FASHION_MNIST_FIELDS]), None, "data.root"
 
 
 def dataset_wrong_md5(good, tmp):
-    from autospace import data
+    from autospace.data import datasets as data
 
     root = tmp / "fmnist"
     shutil.copytree(data.DEBIAN_ROOT, root)
@@ -177,7 +177,7 @@ def dataset_wrong_md5(good, tmp):
     raw[100] = (raw[100] + 1) % 10
     labels.write_bytes(gzip.compress(bytes(raw)))
     cfg = {**tiny_config()["data"], "root": str(root)}
-    return ("autospace.datasets", "prepare", [cfg, 0, "OUT", FASHION_MNIST_FIELDS]), labels, "md5"
+    return ("autospace.data.prepare", "prepare", [cfg, 0, "OUT", FASHION_MNIST_FIELDS]), labels, "md5"
 
 
 def architecture_not_a_spec(good, tmp):
@@ -186,7 +186,7 @@ def architecture_not_a_spec(good, tmp):
     doc["stages"][0]["width"] = -3
     arch.write_text(json.dumps(doc))
     cfg = {"seed": 0, "device": "cpu", "train": tiny_config()["train"]}
-    call = ("autospace.train", "train", [cfg, str(arch), str(good / "data"), "OUT", str(tmp / "state")])
+    call = ("autospace.engine.train", "train", [cfg, str(arch), str(good / "data"), "OUT", str(tmp / "state")])
     return call, arch, "stages[0].width"
 
 

@@ -8,9 +8,9 @@ import statistics
 import pytest
 import torch
 
-from autospace import stats
-from autospace.backbone import get_backbone
-from autospace.spec import load_spec
+from autospace.report import stats
+from autospace.arch.backbone import get_backbone
+from autospace.arch.spec import load_spec
 from benchmarks import bench_evidence as bench
 
 pytestmark = pytest.mark.slow
@@ -96,7 +96,7 @@ def test_the_gpu_size_skips_cleanly_without_cuda(tmp_path, capsys):
 
 def test_runs_in_two_processes_give_the_bytes_of_runs_in_one(smoke, tmp_path):
     """The cpu size runs two jobs at a time: a run's weights must not depend on that."""
-    from autospace.compare import train_evaluate
+    from autospace.report.compare import train_evaluate
 
     out, ev = smoke
     runs = sorted((out / "tau" / bench.NEW_RULE).glob("*/arch.json"))[:2]

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from autospace.cells import (Cell, CellSpace, cell_from_json, make_cell, mutate, mutation_options, node_widths,
+from autospace.arch.cells import (Cell, CellSpace, cell_from_json, make_cell, mutate, mutation_options, node_widths,
                              parse_cell, random_cell, reference_cell)
 from autospace.errors import SpecError
 
@@ -29,7 +29,7 @@ def test_reference_cell_string_and_id_are_pinned():
 
 
 def test_id_is_stable_across_processes():
-    code = ("from autospace.cells import reference_cell, parse_cell;"
+    code = ("from autospace.arch.cells import reference_cell, parse_cell;"
             "print(reference_cell().id, parse_cell('n=3 e=3 x=2 act=hswish att=se merge=concat "
             "edges=0>1:dw5x5,0>2:conv1x1,1>2:conv1x1').id)")
     runs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,

@@ -4,6 +4,7 @@ key, through the same check Snakemake runs at start-up (``runconfig.config_error
 
 import copy
 import math
+import sys
 
 import pytest
 import yaml
@@ -248,7 +249,7 @@ def test_the_backbone_is_checked_against_the_data_at_start_up(tmp_path):
 
 def test_a_step_refuses_a_backbone_that_does_not_fit_its_data(tiny_data, tmp_path):
     """Past start-up (the library called directly), the steps that read the data check it too."""
-    from autospace.evolution.steps import warmup
+    from autospace.search.evolution.steps import warmup
 
     tiny = tiny_config()
     config = {**{k: tiny[k] for k in ("seed", "cell_space", "evolution")}, "device": "cpu",
@@ -267,7 +268,7 @@ def test_the_library_defaults_are_config_yaml():
     resolved = {"nas.budget_ratio": 1.0}
     for key, opt in OPTIONS:
         assert lookup(written, key) == resolved.get(key, opt.default), key
-    from autospace.nas.config import NASConfig
+    from autospace.search.nas.config import NASConfig
 
     assert NASConfig.from_dict({}).budget_ratio == 1.0
 
@@ -278,18 +279,21 @@ def test_the_schema_is_generated_from_the_option_tables(monkeypatch):
     schema, the hand-written sections.schema.yaml does not hold that section."""
     from dataclasses import replace
 
-    from autospace import schema
-    from autospace.evolution import config as evolution_config
+    sys.path.insert(0, str(REPO / "workflow"))
+    import make_schema
 
-    assert schema.main(["--check"]) == 0
-    hand = yaml.safe_load(schema.SECTIONS.read_text())
+    from autospace import schema
+    from autospace.search.evolution import config as evolution_config
+
+    assert make_schema.main(["--check"]) == 0
+    hand = yaml.safe_load(make_schema.SECTIONS.read_text())
     for section in ("data", "distributed", "evolution", "nas", "train", "evaluate", "paper_comparison"):
         assert section not in hand["properties"] and section in hand["required"], section
-    generated = schema.config_schema()["properties"]["evolution"]["properties"]
+    generated = schema.config_schema(hand)["properties"]["evolution"]["properties"]
     assert generated["population_size"] == {"type": "integer", "minimum": 1}
     assert generated["ema_beta"] == {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
     table = dict(evolution_config.OPTIONS)
     table["fitness_rule"] = replace(table["fitness_rule"], choices=("ema", "mean"))
     monkeypatch.setattr(evolution_config, "OPTIONS", table)
-    changed = schema.config_schema()["properties"]["evolution"]["properties"]["fitness_rule"]
+    changed = schema.config_schema(hand)["properties"]["evolution"]["properties"]["fitness_rule"]
     assert changed == {"enum": ["ema", "mean"]}

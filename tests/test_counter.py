@@ -6,12 +6,12 @@ import pytest
 import torch
 import torchvision.models as tvm
 
-from autospace.builder import build_cell, build_network
-from autospace.cells import random_cell, reference_cell
-from autospace.counter import cell_cost, mbconv_cost, network_cost
-from autospace.profile import hook_cost
-from autospace.spec import MBConv
-from autospace.zoo import BUILTIN
+from autospace.arch.builder import build_cell, build_network
+from autospace.arch.cells import random_cell, reference_cell
+from autospace.arch.counter import cell_cost, mbconv_cost, network_cost
+from autospace.engine.profile import hook_cost
+from autospace.arch.spec import MBConv
+from autospace.arch.zoo import BUILTIN
 from randomspecs import WIDE_SPACE, random_network
 
 # (params, MAdds) pinned at 224x224, 1000 classes; reference: torchvision's models (and
@@ -78,7 +78,7 @@ def test_reference_cell_is_the_mbconv_block(kernel, expansion, se, stride):
 
 
 def test_reference_cell_computes_what_mbconv_computes():
-    from autospace.builder import MBConvBody, CellBody
+    from autospace.arch.builder import MBConvBody, CellBody
     torch.manual_seed(0)
     cell_body = CellBody(reference_cell(6, 5, "relu6", "se"), 16, 24, 2)
     mb_body = MBConvBody(MBConv(6, 5, "relu6", True), 16, 24, 2)

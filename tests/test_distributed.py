@@ -8,14 +8,14 @@ import pytest
 import torch
 from evolution_helpers import TWO_LAYERS, tiny_config
 
-from autospace import distributed as D
-from autospace.backbone import get_backbone
+from autospace.engine import distributed as D
+from autospace.arch.backbone import get_backbone
 from autospace.errors import SpecError
-from autospace.evolution.steps import run_generation, warmup
-from autospace.nas.search import search
+from autospace.search.evolution.steps import run_generation, warmup
+from autospace.search.nas.search import search
 from autospace.runtime import load_checkpoint
-from autospace.space import proxylessnas_space
-from autospace.train import train
+from autospace.arch.space import proxylessnas_space
+from autospace.engine.train import train
 
 TOL = 1e-6
 #: The small two-layer backbone with head dropout (GlobalDropout is exercised). On the larger
@@ -124,5 +124,5 @@ def test_nccl_on_the_cpu_is_refused_naming_the_key():
     """nccl moves CUDA tensors only: on a CPU job it would fail inside the launcher with a
     traceback per rank; it is refused before any process starts."""
     with pytest.raises(SpecError) as info:
-        D.launch("autospace.nas.search:search", {"device": "cpu", "distributed": {"processes": 2, "backend": "nccl"}})
+        D.launch("autospace.search.nas.search:search", {"device": "cpu", "distributed": {"processes": 2, "backend": "nccl"}})
     assert info.value.field == "distributed.backend" and "gloo" in str(info.value)

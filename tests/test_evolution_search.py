@@ -4,18 +4,18 @@
 import pytest
 import torch
 
-from autospace import data
-from autospace.backbone import get_backbone
-from autospace.counter import network_cost
+from autospace.data import datasets as data
+from autospace.arch.backbone import get_backbone
+from autospace.arch.counter import network_cost
 from autospace.errors import SpecError
-from autospace.cells import parse_cell
-from autospace.evolution import steps
-from autospace.evolution.config import SearchConfig
-from autospace.evolution.steps import export_space, run_generation, warmup
-from autospace.supernet import Supernet
+from autospace.arch.cells import parse_cell
+from autospace.search.evolution import steps
+from autospace.search.evolution.config import SearchConfig
+from autospace.search.evolution.steps import export_space, run_generation, warmup
+from autospace.arch.supernet import Supernet
 from autospace.runtime import load_checkpoint
 from autospace.files import read_json, write_json
-from autospace.space import load_space
+from autospace.arch.space import load_space
 
 from evolution_helpers import STRONG, TINY_BACKBONE, TWO_LAYERS, WEAK, tiny_config
 

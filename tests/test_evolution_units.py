@@ -5,16 +5,16 @@ import random
 import pytest
 import torch
 
-from autospace.backbone import get_backbone
-from autospace.cells import CellSpace, mutation_options, reference_cell
+from autospace.arch.backbone import get_backbone
+from autospace.arch.cells import CellSpace, mutation_options, reference_cell
 from autospace.errors import SpecError
-from autospace.evolution.config import OPTIONS, SearchConfig
-from autospace.evolution.fitness import fitness_weights, update_fitness
-from autospace.evolution.population import (Member, init_population, population_from_json, population_to_json,
+from autospace.search.evolution.config import OPTIONS, SearchConfig
+from autospace.search.evolution.fitness import fitness_weights, update_fitness
+from autospace.search.evolution.population import (Member, init_population, population_from_json, population_to_json,
                                             sample_layer, tournament, update_population)
-from autospace.supernet import (Supernet, constraint_loss, expected_madds, fixed_madds, layer_costs, mixed_output,
+from autospace.arch.supernet import (Supernet, constraint_loss, expected_madds, fixed_madds, layer_costs, mixed_output,
                                 mixing_weights)
-from autospace.counter import network_cost
+from autospace.arch.counter import network_cost
 
 from evolution_helpers import STRONG, TWO_LAYERS, WEAK
 

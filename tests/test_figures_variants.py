@@ -6,8 +6,9 @@ import json
 import pytest
 import yaml
 
-from autospace import figures, variants
-from autospace.cells import parse_cell
+from autospace.report import figures
+from autospace import variants
+from autospace.arch.cells import parse_cell
 from autospace.runconfig import config_error
 from workflow_helpers import REPO
 

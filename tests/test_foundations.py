@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from autospace import data, files, runtime
-from autospace.backbone import get_backbone
-from autospace.counter import network_cost
+from autospace.data import datasets as data
+from autospace import files, runtime
+from autospace.arch.backbone import get_backbone
+from autospace.arch.counter import network_cost
 from autospace.errors import SpecError
 
 needs_fmnist = pytest.mark.skipif(not data.Path(data.DEBIAN_ROOT).is_dir(), reason="dataset-fashion-mnist missing")
@@ -145,7 +146,7 @@ def test_imagefolder_index_holds_no_python_object_per_image(tmp_path):
     every process of every job)."""
     import tracemalloc
 
-    from autospace.loader import file_transform
+    from autospace.data.loader import file_transform
 
     n = 100_000
     names = [f"c{k % 100:03d}/img_{k:07d}.JPEG" for k in range(n)]

@@ -58,7 +58,7 @@ def test_cpu_smoke_writes_numeric_images_per_second(tmp_path):
 
 
 def test_synthetic_fashion_mnist_is_read_as_the_prepared_data(tmp_path):
-    from autospace.data import Splits
+    from autospace.data.datasets import Splits
 
     data = {"search_val_size": 20, "search_train_size": 40, "train_size": 50, "test_size": 30}
     gpu_check.synthetic_fashion_mnist(tmp_path, data, seed=0)
@@ -85,7 +85,7 @@ def test_loader_bench_images_and_one_tiny_measurement(tmp_path):
 
 
 def test_device_decode_through_workers(tmp_path):
-    from autospace.engine import Compute
+    from autospace.engine.loop import Compute
 
     files, labels = bench_loader.make_jpegs(tmp_path, 8, classes=2, size=(80, 60))
     loader, before = bench_loader.ours(tmp_path, files, labels, 1, batch=4, decode="device")

@@ -82,7 +82,7 @@ def test_cycle_finder_finds_a_cycle():
 
 def test_no_import_cycle_in_autospace():
     graph = import_graph()
-    assert {"autospace.tables", "autospace.files", "autospace.provenance"} <= set(graph)
+    assert {"autospace.report.tables", "autospace.files", "autospace.provenance"} <= set(graph)
     assert cycles(graph) == []
 
 
@@ -157,3 +157,33 @@ def test_the_library_names_no_results_folder():
             if (len(parts) > 1 and folders & set(parts)) or node.value in folders - own_words:
                 found.append(f"{path.relative_to(PACKAGE.parent)}:{node.lineno}: {node.value!r}")
     assert not found, found
+
+
+#: The library's layers, bottom up: a module imports only from its own layer and those below
+#: (by its first name under ``autospace``; the package's own ``__init__`` is the top).
+LAYERS = (
+    ("errors", "files", "options", "runtime", "provenance", "variants"),  # foundations, no torch but runtime
+    ("arch",),  # cells, specs, builder, counter, backbones, zoo, spaces, the supernet
+    ("sections",),  # the data/engine option tables, checked against the architecture
+    ("data",),
+    ("engine",),
+    ("search",),  # evolution, nas
+    ("report",),  # tables, figures, statistics, the in-process comparison
+    ("runconfig", "schema", "audit", "cli"),  # the whole config, the audit, the command line
+)
+
+
+def layer(module: str) -> int:
+    first = module.split(".")[1] if "." in module else None
+    found = [i for i, names in enumerate(LAYERS) if first in names]
+    assert found, f"{module} is in no layer of LAYERS"
+    return found[0]
+
+
+def test_no_module_imports_from_a_layer_above_it():
+    graph = import_graph()
+    assert {"autospace.arch.builder", "autospace.engine.loop", "autospace.search.evolution.steps",
+            "autospace.report.tables"} <= set(graph)
+    upward = [f"{a} (layer {layer(a)}) imports {b} (layer {layer(b)})" for a, deps in sorted(graph.items())
+              if a != "autospace" for b in sorted(deps) if b != "autospace" and layer(b) > layer(a)]
+    assert not upward, upward

@@ -6,9 +6,9 @@ import pytest
 import torch
 from test_foundations import make_imagefolder
 
-from autospace import data
-from autospace.engine import Compute
-from autospace.loader import Cycle, GlobalBatches, make_loader
+from autospace.data import datasets as data
+from autospace.engine.loop import Compute
+from autospace.data.loader import Cycle, GlobalBatches, make_loader
 
 CPU = Compute(torch.device("cpu"))
 

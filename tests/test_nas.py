@@ -7,18 +7,18 @@ import pytest
 import torch
 from evolution_helpers import kill_after_state
 
-from autospace.backbone import get_backbone
-from autospace.builder import build_network
-from autospace.cells import CellSpace, random_cell
-from autospace.counter import madds_budget, network_cost
+from autospace.arch.backbone import get_backbone
+from autospace.arch.builder import build_network
+from autospace.arch.cells import CellSpace, random_cell
+from autospace.arch.counter import madds_budget, network_cost
 from autospace.errors import SpecError
-from autospace.nas.config import NASConfig
-from autospace.nas.search import random_architecture, repair, search
-from autospace.supernet import constraint_loss
-from autospace.nas.search import proxyless_alpha_grad
-from autospace.profile import hook_cost
-from autospace.space import Candidate, SearchSpace, backbone_data, proxylessnas_space, reference_space
-from autospace.spec import load_spec
+from autospace.search.nas.config import NASConfig
+from autospace.search.nas.search import random_architecture, repair, search
+from autospace.arch.supernet import constraint_loss
+from autospace.search.nas.search import proxyless_alpha_grad
+from autospace.engine.profile import hook_cost
+from autospace.arch.space import Candidate, SearchSpace, backbone_data, proxylessnas_space, reference_space
+from autospace.arch.spec import load_spec
 
 
 #: Cheap cells keep the supernet small; the wide cell space is covered by the counter's tests.
@@ -140,7 +140,7 @@ def test_nas_config_resolves_defaults():
 def test_one_budget_resolver_for_search_nas_workflow_and_audit():
     """Evolution's target T and the NAS budget are the same function of the same keys."""
     from autospace.audit import _nas_budget
-    from autospace.evolution.config import SearchConfig
+    from autospace.search.evolution.config import SearchConfig
 
     backbone = get_backbone("fmnist_small")
     reference = network_cost(backbone.reference_network()).madds
@@ -195,7 +195,7 @@ def test_killed_nas_resumes_from_its_step_and_gives_identical_outputs(tmp_path, 
     search(config, tmp_path / "space.json", tiny_data, tmp_path / "straight", tmp_path / "state_straight")
     assert not (tmp_path / "state_straight" / "state.pt").exists()  # removed after the outputs
     # 4 steps an epoch: killed after the state of global step 5, in the architecture epoch
-    kill_after_state("autospace.nas.search:search", (1, 1), config, tmp_path / "space.json", tiny_data, tmp_path / "out",
+    kill_after_state("autospace.search.nas.search:search", (1, 1), config, tmp_path / "space.json", tiny_data, tmp_path / "out",
                      tmp_path / "state")
     assert (tmp_path / "state" / "state.pt").is_file()
     assert not (tmp_path / "out" / "arch.json").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from evolution_helpers import kill_after_state, tiny_config
 
-from autospace.evolution.steps import run_generation, warmup
+from autospace.search.evolution.steps import run_generation, warmup
 from autospace.runtime import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -18,7 +18,7 @@ FILES = ("checkpoint.pt", "population.json", "sampled.json", "metrics.json", "co
 
 def _kill_after_state(step: str, *args) -> None:
     """Kill the step right after the state of global step 3 (epoch 0, step 3 of 4)."""
-    kill_after_state(f"autospace.evolution.steps:{step}", (0, 3), *args)
+    kill_after_state(f"autospace.search.evolution.steps:{step}", (0, 3), *args)
 
 
 def _same_outputs(a: Path, b: Path) -> None:

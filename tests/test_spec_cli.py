@@ -8,8 +8,8 @@ import pytest
 
 from autospace.cli import main
 from autospace.errors import SpecError
-from autospace.spec import load_spec, spec_from_json
-from autospace.zoo import BUILTIN
+from autospace.arch.spec import load_spec, spec_from_json
+from autospace.arch.zoo import BUILTIN
 from randomspecs import random_network, with_change
 
 

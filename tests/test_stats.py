@@ -6,7 +6,7 @@ import statistics
 
 import pytest
 
-from autospace import stats
+from autospace.report import stats
 
 
 def _draws(rng, n, mean, sd=1.0):

@@ -1,17 +1,17 @@
-"""The one supernet (autospace/supernet.py): one mixed layer in the network the builder makes,
+"""The one supernet (autospace/arch/supernet.py): one mixed layer in the network the builder makes,
 serving evolution (external mixing weights, single path) and NAS (own logits, binary gates); one
 expected-MAdds function and one constraint term; initialisation seeded by parts."""
 
 import pytest
 import torch
 
-from autospace.backbone import get_backbone
-from autospace.builder import Network
-from autospace.counter import network_cost
-from autospace.nas.search import layer_choices
-from autospace.space import proxylessnas_space
-from autospace.spec import Skip
-from autospace.supernet import MixedLayer, Supernet, choice_id, expected_madds, fixed_madds, layer_costs
+from autospace.arch.backbone import get_backbone
+from autospace.arch.builder import Network
+from autospace.arch.counter import network_cost
+from autospace.search.nas.search import layer_choices
+from autospace.arch.space import proxylessnas_space
+from autospace.arch.spec import Skip
+from autospace.arch.supernet import MixedLayer, Supernet, choice_id, expected_madds, fixed_madds, layer_costs
 
 from evolution_helpers import STRONG, TWO_LAYERS, WEAK
 

@@ -6,10 +6,10 @@ import statistics
 
 import pytest
 
-from autospace import tables
-from autospace.builder import build_network
-from autospace.profile import hook_cost
-from autospace.zoo import BUILTIN
+from autospace.report import tables
+from autospace.arch.builder import build_network
+from autospace.engine.profile import hook_cost
+from autospace.arch.zoo import BUILTIN
 
 HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"
 

@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from autospace.backbone import get_backbone
-from autospace.cells import reference_cell
-from autospace.compare import run_comparison
-from autospace.tables import comparison_markdown, comparison_rows
+from autospace.arch.backbone import get_backbone
+from autospace.arch.cells import reference_cell
+from autospace.report.compare import run_comparison
+from autospace.report.tables import comparison_markdown, comparison_rows
 from autospace.errors import SpecError
-from autospace.evaluate import evaluate
+from autospace.engine.evaluate import evaluate
 from autospace.runtime import load_checkpoint
-from autospace.space import reference_space
-from autospace.train import TrainRecipe, lr_factor, train
+from autospace.arch.space import reference_space
+from autospace.engine.train import TrainRecipe, lr_factor, train
 
 ROOT = Path(__file__).resolve().parent.parent
 RECIPE = {"epochs": 2, "batch_size": 32, "val_size": 32, "checkpoint_every_steps": 2, "ema_decay": 0.9,
@@ -25,7 +25,7 @@ KILL_AT = """
 import json, os, signal, sys
 import torch
 torch.set_num_threads(1)
-from autospace.train import train
+from autospace.engine.train import train
 def on_step(epoch, step):
     if (epoch, step) == (1, 3):
         os.kill(os.getpid(), signal.SIGKILL)

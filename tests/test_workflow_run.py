@@ -13,13 +13,13 @@ import pytest
 import torch
 import yaml
 
-from autospace import stats
-from autospace.backbone import get_backbone
-from autospace.builder import build_network
-from autospace.profile import hook_cost
-from autospace.space import load_space
-from autospace.spec import load_spec
-from autospace.tables import NOT_IN_GRID
+from autospace.report import stats
+from autospace.arch.backbone import get_backbone
+from autospace.arch.builder import build_network
+from autospace.engine.profile import hook_cost
+from autospace.arch.space import load_space
+from autospace.arch.spec import load_spec
+from autospace.report.tables import NOT_IN_GRID
 from workflow_helpers import REPO, TINY, copy_run, dvc, snakemake, tiny_config
 
 sys.path.insert(0, str(REPO / "workflow"))
@@ -137,7 +137,7 @@ def test_a_library_change_shows_in_dvc_status(run, tmp_path):
     repo = tmp_path / "repo"
     copy_run(run[0], repo)
     assert "up to date" in dvc("status", cwd=repo).stdout
-    with open(repo / "autospace/train.py", "a") as f:
+    with open(repo / "autospace/engine/train.py", "a") as f:
         f.write("# an edit\n")
     out = dvc("status", "train", cwd=repo).stdout
     assert "modified:" in out and "autospace" in out, out

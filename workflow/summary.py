@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import layout as L  # noqa: E402
 from autospace.errors import SpecError  # noqa: E402
-from autospace.stats import LEVEL, TEST  # noqa: E402
+from autospace.report.stats import LEVEL, TEST  # noqa: E402
 
 
 def _inside(results: Path, template: str) -> Path:

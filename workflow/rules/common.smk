@@ -12,11 +12,11 @@ sys.path.insert(0, workflow.basedir)
 sys.path.insert(0, str(Path(workflow.basedir).parent))
 
 import layout as L  # noqa: E402
-from autospace.backbone import get_backbone  # noqa: E402
-from autospace.counter import madds_budget  # noqa: E402
+from autospace.arch.backbone import get_backbone  # noqa: E402
+from autospace.arch.counter import madds_budget  # noqa: E402
 from autospace.options import lookup  # noqa: E402
 from autospace.runconfig import config_error, write_resolved_config  # noqa: E402
-from autospace.spec import data_fields  # noqa: E402
+from autospace.arch.spec import data_fields  # noqa: E402
 from autospace.variants import budget_points  # noqa: E402
 
 
@@ -207,14 +207,14 @@ def pareto_runs():
     return runs
 
 
-#: What the tables rule's library call reads (autospace.tables.experiment_tables), in plain values.
+#: What the tables rule's library call reads (autospace.report.tables.experiment_tables), in plain values.
 TABLE_ARGUMENTS = {"split": DATA["split"], "nas_runs": list(NAS_RUNS.items()), "main": L.evaluated(JOBS, EXP),
                    "budget_madds": get_nas_budget(), "paper_comparison": config["paper_comparison"],
                    "budgets": [[p, run] for p, run in BUDGET_RUNS.items()],
                    "default": L.evaluated(JOBS, EXP, L.LEARNED),
                    "ablations": [[name, {**run, "overrides": list(run["overrides"].items())}]
                                  for name, run in ABLATION_RUNS.items()]}
-#: What the figures rule's data (autospace.figures.figure_tables) is made from.
+#: What the figures rule's data (autospace.report.figures.figure_tables) is made from.
 #: T5's arguments: the search stages, each with its benchmark folder, and the device.
 SEARCH_COST_ARGUMENTS = {"stages": [[rule, path(L.BENCH, exp=EXP, rule=rule)] for rule in L.SEARCH_COST_STAGES],
                          "device": config["device"]}
