@@ -39,6 +39,7 @@ import yaml
 
 from .errors import SpecError
 from .files import read_json, write_json, write_text
+from .outputs import ARCH, METRICS, NAS_REPORT, POPULATION
 from .provenance import FORMAT, sha256
 from .runtime import load_checkpoint
 
@@ -159,7 +160,7 @@ def _table_check(rec: dict, rel: str, root: Path) -> str:
     from .report.figures import figure_tables
     from .report.tables import t1_of_run, t5_search_cost, write_experiment_tables, write_table
 
-    metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith("metrics.json")]
+    metrics = [str(root / p) for p in rec.get("inputs", {}) if p.endswith(METRICS)]
     name = Path(rel).name
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -221,20 +222,20 @@ def _validity(path: Path, rel: str, rec: dict | None, root: Path) -> str:
     params, check = rec.get("params", {}), rec.get("check")
     if check is not None and check not in CHECKS:
         return f"its provenance record asks for an unknown check {check!r} (known: {', '.join(CHECKS)})"
-    if name == "population.json":
+    if name == POPULATION:
         load_population(path, get_backbone(params["backbone"]), CellSpace.from_dict(params["cell_space"]))
     elif check == "space":
         load_space(path, get_backbone(params["backbone"]))
-    elif name == "arch.json":
+    elif name == ARCH:
         madds = network_cost(load_spec(path)).madds
         budget = _nas_budget(params)
         if madds > budget:
             return f"{madds} MAdds, over the NAS budget of {budget}"
-        recorded = read_json(path.parent / "nas.json", "nas").get("madds")
+        recorded = read_json(path.parent / NAS_REPORT, "nas").get("madds")
         if recorded != madds:
             return f"{madds} MAdds, but nas.json records {recorded}"
-    elif check == "evaluation" and name == "metrics.json":
-        arch = next(p for p in rec["inputs"] if p.endswith("arch.json"))
+    elif check == "evaluation" and name == METRICS:
+        arch = next(p for p in rec["inputs"] if p.endswith(ARCH))
         cost = network_cost(load_spec(root / arch))
         metrics = read_json(path, "metrics")
         if (metrics.get("madds"), metrics.get("params")) != (cost.madds, cost.params):

@@ -234,7 +234,8 @@ def measure(out: Path, n_train: int, epochs_scale: int = 1) -> dict:
 def write_index(out: Path, n_train: int, n_test: int, classes: int) -> None:
     """An ImageFolder manifest and split as prepare_imagefolder writes them (ImageNet-style
     names, no images): what the training jobs load, at any size."""
-    from autospace.data.datasets import PREPARED_TENSORS, SPLIT_FILE, search_split
+    from autospace.data.datasets import search_split
+    from autospace.outputs import DATASET, SPLIT
     from autospace.runtime import save_checkpoint
 
     from autospace.files import write_json
@@ -245,12 +246,12 @@ def write_index(out: Path, n_train: int, n_test: int, classes: int) -> None:
                   for k in range(per_test)]
     search_train, search_val = search_split(n_train, 50_000, 0)
     out.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(out / PREPARED_TENSORS, {
+    save_checkpoint(out / DATASET, {
         "classes": [f"n{c:08d}" for c in range(classes)], "train_files": files,
         "train_labels": torch.arange(n_train) // per, "train_bytes": torch.full((n_train,), 110_000),
         "test_files": test_files, "test_labels": torch.arange(len(test_files)) // per_test,
         "test_bytes": torch.full((len(test_files),), 110_000)})
-    write_json(out / SPLIT_FILE, {"dataset": "imagefolder", "source": "/data/imagenet", "seed": 0,
+    write_json(out / SPLIT, {"dataset": "imagefolder", "source": "/data/imagenet", "seed": 0,
                                   "num_classes": classes, "in_channels": 3, "resolution": 224,
                                   "search_train": search_train, "search_val": search_val,
                                   "train": list(range(n_train)), "test": list(range(len(test_files)))})

@@ -115,7 +115,8 @@ def synthetic_fashion_mnist(out_dir: Path, data: dict, seed: int) -> dict:
     pattern per class plus noise, as many as the config's subsets need."""
     import torch
 
-    from autospace.data.datasets import PREPARED_TENSORS, SPLIT_FILE, search_split
+    from autospace.data.datasets import search_split
+    from autospace.outputs import DATASET, SPLIT
     from autospace.runtime import save_checkpoint
 
     from autospace.files import write_json
@@ -136,9 +137,9 @@ def synthetic_fashion_mnist(out_dir: Path, data: dict, seed: int) -> dict:
     split = {"dataset": "fashion_mnist", "source": "synthetic (benchmarks/gpu_check.py)", "md5": {}, "seed": seed,
              "num_classes": 10, "in_channels": 1, "resolution": 28, "search_train": rest[:search_train],
              "search_val": held, "train": list(range(data["train_size"] or n_train)), "test": list(range(n_test))}
-    save_checkpoint(out_dir / PREPARED_TENSORS, {"train_images": train_x, "train_labels": train_y,
+    save_checkpoint(out_dir / DATASET, {"train_images": train_x, "train_labels": train_y,
                                                  "test_images": test_x, "test_labels": test_y})
-    write_json(out_dir / SPLIT_FILE, split)
+    write_json(out_dir / SPLIT, split)
     return split
 
 

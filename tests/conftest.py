@@ -57,7 +57,7 @@ def pytest_collection_modifyitems(config, items):
 
 def pytest_collection_finish(session):
     """Start in the background the shared runs that the selected tests need."""
-    wanted = set().union(*(_shared_runs_of(item) for item in session.items)) if session.items else set()
+    wanted = set().union(*(_shared_runs_of(item) for item in session.items))
     for name in sorted(wanted):
         shared_runs.start(name, shared_runs.root(session.config._tmp_path_factory))
 

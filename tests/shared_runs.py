@@ -42,7 +42,7 @@ def start(name: str, where: Path) -> Path:
         if not folder.exists():
             folder.mkdir()
             with open(folder / "log", "w") as log:
-                proc = subprocess.Popen([sys.executable, str(Path(__file__).resolve()), name, str(folder)],
+                proc = subprocess.Popen([sys.executable, str(HERE / "shared_runs.py"), name, str(folder)],
                                         stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                         start_new_session=True, cwd=HERE)
             (folder / "pid").write_text(str(proc.pid))

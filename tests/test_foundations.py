@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from autospace.data import datasets as data
-from autospace import files, runtime
+from autospace import files, outputs, runtime
 from autospace.arch.backbone import get_backbone
 from autospace.arch.counter import network_cost
 from autospace.errors import SpecError
@@ -150,11 +150,11 @@ def test_imagefolder_index_holds_no_python_object_per_image(tmp_path):
 
     n = 100_000
     names = [f"c{k % 100:03d}/img_{k:07d}.JPEG" for k in range(n)]
-    runtime.save_checkpoint(tmp_path / data.PREPARED_TENSORS, {
+    runtime.save_checkpoint(tmp_path / outputs.DATASET, {
         "classes": [f"c{c:03d}" for c in range(100)], "train_files": names, "train_labels": torch.arange(n) % 100,
         "train_bytes": torch.ones(n, dtype=torch.long), "test_files": names[:10],
         "test_labels": torch.zeros(10, dtype=torch.long), "test_bytes": torch.ones(10, dtype=torch.long)})
-    files.write_json(tmp_path / data.SPLIT_FILE, {
+    files.write_json(tmp_path / outputs.SPLIT, {
         "dataset": "imagefolder", "source": str(tmp_path), "seed": 0, "num_classes": 100, "in_channels": 3,
         "resolution": 32, "search_train": list(range(n // 10, n)), "search_val": list(range(n // 10)),
         "train": list(range(n)), "test": list(range(10))})

@@ -162,7 +162,7 @@ def test_the_library_names_no_results_folder():
 #: The library's layers, bottom up: a module imports only from its own layer and those below
 #: (by its first name under ``autospace``; the package's own ``__init__`` is the top).
 LAYERS = (
-    ("errors", "files", "options", "runtime", "provenance", "variants"),  # foundations, no torch but runtime
+    ("errors", "files", "options", "outputs", "runtime", "provenance", "variants"),  # foundations
     ("arch",),  # cells, specs, builder, counter, backbones, zoo, spaces, the supernet
     ("sections",),  # the data/engine option tables, checked against the architecture
     ("data",),

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import posixpath
 
+from autospace.outputs import DATA_FILES, METRICS, NAS_FILES, SEARCH_FILES, TRAIN_FILES  # noqa: F401
+
 RESULTS = "results/{exp}"
 DATA = RESULTS + "/data"
 WARMUP = RESULTS + "/search/warmup"
@@ -28,11 +30,8 @@ STATE = RESULTS + "/.state"  # resumable state: not a declared output, so Snakem
 #: below it (search, nas, train, logs, benchmarks), with the data shared from results/<exp>/data.
 VARIANT = "{exp}/variants/{variant}"
 
-DATA_FILES = ("dataset.pt", "split.json")
-SEARCH_FILES = ("checkpoint.pt", "population.json", "sampled.json", "metrics.json", "config.json")
-NAS_FILES = ("arch.json", "nas.json", "config.json")
-TRAIN_FILES = ("model.pt", "log.csv", "config.json")
-METRICS = "metrics.json"
+#: What each step writes into its folder is the library's (autospace/outputs.py, torch-free):
+#: DATA_FILES, SEARCH_FILES, NAS_FILES, TRAIN_FILES, METRICS.
 TABLE_FILES = ("comparison.csv", "comparison.md", "data_splits.csv", "data_splits.md", "nas_choices.csv",
                "nas_choices.md") + tuple(
     f"{t}.{ext}" for t in ("t2_spaces", "t3_budgets", "t4_ablations") for ext in ("csv", "md", "tex"))

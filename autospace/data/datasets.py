@@ -19,6 +19,7 @@ import torch
 
 from ..arch.spec import ArchSpec, check_fits_data, data_fields
 from ..errors import SpecError
+from ..outputs import DATASET, SPLIT
 from ..sections import FASHION_MNIST_FIELDS
 from .loader import FASHION_MNIST_MEAN, FASHION_MNIST_STD
 
@@ -104,9 +105,7 @@ def search_split(n: int, val_size: int, seed: int) -> tuple[list[int], list[int]
     return sorted(perm[val_size:]), sorted(perm[:val_size])
 
 
-PREPARED_TENSORS = "dataset.pt"
 PARTS = ("search_train", "search_val", "train", "test")
-SPLIT_FILE = "split.json"
 
 
 def _subset(indices: list[int], size: int | None, seed: int, what: str) -> list[int]:
@@ -143,8 +142,8 @@ def prepare_fashion_mnist(out_dir: str | Path, *, root: str | None, download: bo
         "train": _subset(list(range(n_train)), train_size, seed + 2, "data.train_size"),
         "test": _subset(list(range(n_test)), test_size, seed + 3, "data.test_size"),
     }
-    save_checkpoint(out_dir / PREPARED_TENSORS, {k: torch.from_numpy(v) for k, v in arrays.items()})
-    write_json(out_dir / SPLIT_FILE, split)
+    save_checkpoint(out_dir / DATASET, {k: torch.from_numpy(v) for k, v in arrays.items()})
+    write_json(out_dir / SPLIT, split)
     return split
 
 
@@ -160,15 +159,15 @@ class Splits:
         from ..runtime import load_checkpoint
 
         self.dir = data_dir = Path(data_dir)
-        self.split = read_json(data_dir / SPLIT_FILE, "split")
+        self.split = read_json(data_dir / SPLIT, "split")
         for key in ("dataset", *PARTS, "num_classes", "in_channels", "resolution"):
             if key not in self.split:
-                raise SpecError(key, "missing from the split file", source=str(data_dir / SPLIT_FILE))
+                raise SpecError(key, "missing from the split file", source=str(data_dir / SPLIT))
         self.dataset_name = self.split["dataset"]
         self.num_classes = self.split["num_classes"]
         self.in_channels = self.split["in_channels"]
         self.resolution = self.split["resolution"]
-        self._index = load_checkpoint(data_dir / PREPARED_TENSORS)
+        self._index = load_checkpoint(data_dir / DATASET)
         # Held as arrays, not Python lists: a list costs about 36 bytes per index and a path
         # string about 80, which at ImageNet's 1.28M images is some 300 MB in every process.
         for part in PARTS:
@@ -299,9 +298,9 @@ def prepare_imagefolder(out_dir: str | Path, *, root: str, seed: int, search_val
         "train": _subset(list(range(len(train_files))), train_size, seed + 2, "data.train_size"),
         "test": _subset(list(range(len(test_files))), test_size, seed + 3, "data.test_size"),
     }
-    save_checkpoint(Path(out_dir) / PREPARED_TENSORS, {
+    save_checkpoint(Path(out_dir) / DATASET, {
         "classes": classes, "train_files": train_files, "train_labels": torch.tensor(train_labels),
         "train_bytes": torch.tensor(train_sizes, dtype=torch.long), "test_files": test_files,
         "test_labels": torch.tensor(test_labels), "test_bytes": torch.tensor(test_sizes, dtype=torch.long)})
-    write_json(Path(out_dir) / SPLIT_FILE, split)
+    write_json(Path(out_dir) / SPLIT, split)
     return split

@@ -21,6 +21,7 @@ from ..data.loader import GlobalBatches, make_loader
 from ..errors import SpecError
 from ..files import to_csv, write_json, write_text
 from ..options import check_step_config
+from ..outputs import DATASET, LOG, MODEL, RESOLVED, SPLIT
 from ..runtime import pick_device, save_checkpoint, seed_everything
 from ..sections import TrainRecipe
 from . import distributed as D
@@ -78,7 +79,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
         {"arch": arch_text, "recipe": {k: v for k, v in recipe.to_dict().items()
                                         if k not in ("checkpoint_every_steps", "log_every_steps")},
          "seed": seed, "processes": settings.processes},
-        [Path(data_dir) / f for f in ("split.json", "dataset.pt")]))
+        [Path(data_dir) / f for f in (SPLIT, DATASET)]))
     if D.must_launch(config):
         return D.launch(f"{__name__}:train", config, str(arch_path), str(data_dir), str(out_dir), str(state_dir))
 
@@ -142,7 +143,7 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
                          "train_loss": sums[0] / sums[2], "train_acc": sums[1] / sums[2],
                          "val_loss": val["loss"] if val else "", "val_acc": val["accuracy"] if val else ""})
         if D.is_main():
-            write_text(Path(out_dir) / "log.csv", to_csv(log.rows, LOG_FIELDS))
+            write_text(Path(out_dir) / LOG, to_csv(log.rows, LOG_FIELDS))
 
     loop = Loop("train", loader, batches, recipe.epochs, compute, state, modules, recipe.checkpoint_every_steps,
                 recipe.log_every_steps, epoch_checkpoints=True, on_epoch_end=end_of_epoch, on_step=on_step,
@@ -153,9 +154,9 @@ def train(config: dict, arch_path, data_dir, out_dir, state_dir, on_step=None) -
     if not D.is_main():
         return
     out_dir = Path(out_dir)
-    save_checkpoint(out_dir / "model.pt", {"arch": arch_text, "model": {
+    save_checkpoint(out_dir / MODEL, {"arch": arch_text, "model": {
         k: v.contiguous() for k, v in final.state_dict().items()}})
-    write_text(out_dir / "log.csv", to_csv(log.rows, LOG_FIELDS))
-    write_json(out_dir / "config.json", {"seed": seed, "device": resolved_device, "arch_path": str(arch_path),
+    write_text(out_dir / LOG, to_csv(log.rows, LOG_FIELDS))
+    write_json(out_dir / RESOLVED, {"seed": seed, "device": resolved_device, "arch_path": str(arch_path),
                                          "train": recipe.to_dict()})
     state.remove()

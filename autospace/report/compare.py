@@ -12,6 +12,7 @@ from pathlib import Path
 from ..engine.evaluate import evaluate
 from ..engine.train import train
 from ..errors import SpecError
+from ..outputs import ARCH, METRICS, MODEL
 from ..search.nas.config import ALGORITHMS
 from ..search.nas.search import search
 from .tables import write_comparison
@@ -48,12 +49,12 @@ def run_one(config: dict, name: str, space_path, algorithm: str, seed: int, run:
     ``run``; returns ``run/metrics.json`` (labelled ``space=name``, ``algorithm``, ``seed``). A
     run whose metrics exist is kept. ``config`` as in :func:`run_comparison`."""
     run = Path(run)
-    if not (run / "metrics.json").exists():
+    if not (run / METRICS).exists():
         search({"seed": seed, "device": config.get("device", "auto"),
                 "backbone": config.get("backbone", "fmnist_small"),
                 "nas": {**(config.get("nas") or {}), "algorithm": algorithm}}, space_path, config["data_dir"], run / "nas")
-        train_evaluate(config, run / "nas" / "arch.json", seed, run, {"space": name, "algorithm": algorithm})
-    return run / "metrics.json"
+        train_evaluate(config, run / "nas" / ARCH, seed, run, {"space": name, "algorithm": algorithm})
+    return run / METRICS
 
 
 def train_evaluate(config: dict, arch_path, seed: int, run: Path, labels: dict) -> Path:
@@ -61,9 +62,9 @@ def train_evaluate(config: dict, arch_path, seed: int, run: Path, labels: dict) 
     ``run/train`` and evaluate it into ``run/metrics.json`` (with ``labels`` and the seed);
     returns that path. A run whose metrics exist is kept."""
     run = Path(run)
-    if not (run / "metrics.json").exists():
+    if not (run / METRICS).exists():
         train({"seed": seed, "device": config.get("device", "auto"), "train": config.get("train")},
               arch_path, config["data_dir"], run / "train", run / "state")
-        evaluate(arch_path, run / "train" / "model.pt", config["data_dir"], run / "metrics.json",
+        evaluate(arch_path, run / "train" / MODEL, config["data_dir"], run / METRICS,
                  config.get("evaluate"), {**labels, "seed": seed})
-    return run / "metrics.json"
+    return run / METRICS

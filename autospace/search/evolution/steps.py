@@ -42,6 +42,7 @@ from ...engine import distributed as D
 from ...engine.loop import Compute, Loop, StateFile, Stream, fingerprint
 from ...errors import SpecError
 from ...files import write_json
+from ...outputs import CHECKPOINT, DATASET, METRICS, POPULATION, RESOLVED, SAMPLED, SPLIT
 from ...runtime import (
     derived_seed,
     load_checkpoint,
@@ -177,7 +178,7 @@ def _load_checkpoint(path: Path, backbone: Backbone, generation: int) -> dict:
 
 def _read_previous(cfg: SearchConfig, prev_dir, generation: int) -> tuple[list[LayerPopulation], dict]:
     prev_dir = Path(prev_dir)
-    path = prev_dir / "population.json"
+    path = prev_dir / POPULATION
     found, pops = load_population(path, cfg.backbone, cfg.cell_space)
     if found != generation - 1:
         raise SpecError("generation", f"expected the population of generation {generation - 1}", found,
@@ -186,7 +187,7 @@ def _read_previous(cfg: SearchConfig, prev_dir, generation: int) -> tuple[list[L
         if len(pop.members) != cfg["population_size"]:
             raise SpecError(f"layers[{l}].members", f"expected population_size = {cfg['population_size']} cells",
                             len(pop.members), source=str(path))
-    return pops, _load_checkpoint(prev_dir / "checkpoint.pt", cfg.backbone, generation - 1)
+    return pops, _load_checkpoint(prev_dir / CHECKPOINT, cfg.backbone, generation - 1)
 
 
 # -- shared helpers -------------------------------------------------------------------------------
@@ -222,11 +223,11 @@ def _write_outputs(out_dir, cfg: SearchConfig, checkpoint: dict, population: dic
     if not D.is_main():
         return
     out_dir = Path(out_dir)
-    save_checkpoint(out_dir / "checkpoint.pt", checkpoint)
-    write_json(out_dir / "config.json", cfg.to_dict())
-    write_json(out_dir / "sampled.json", sampled)
-    write_json(out_dir / "metrics.json", metrics)
-    write_json(out_dir / "population.json", population)
+    save_checkpoint(out_dir / CHECKPOINT, checkpoint)
+    write_json(out_dir / RESOLVED, cfg.to_dict())
+    write_json(out_dir / SAMPLED, sampled)
+    write_json(out_dir / METRICS, metrics)
+    write_json(out_dir / POPULATION, population)
     state.remove()
 
 
@@ -308,7 +309,7 @@ def warmup(config: dict, data_dir, out_dir, state_dir=None) -> None:
     data = _Data(data_dir, cfg, -1, compute)
     model = compute.prepare(Supernet(cfg.backbone, cells, cfg.seed))
     opt = _weight_optimizer(model, cfg, None)
-    state = _state(cfg, "warmup", [Path(data_dir) / f for f in ("split.json", "dataset.pt")], state_dir)
+    state = _state(cfg, "warmup", [Path(data_dir) / f for f in (SPLIT, DATASET)], state_dir)
     loop = _loop("warmup", data, cfg["warmup"]["epochs"], compute, state, {"model": model, "optimizer": opt}, cfg)
     train_stats = train_warmup(loop, model, opt, mode, derived_seed(cfg.seed, "warmup"))
     val_stats = evaluate(model, None, data.val_loader, data.val_order, compute, uniform=True)
@@ -350,14 +351,14 @@ def run_generation(config: dict, data_dir, prev_dir, out_dir, generation: int, s
     cells = [[m.cell for m in layer] for layer in members]
     data = _Data(data_dir, cfg, generation, compute)
     model = Supernet(cfg.backbone, cells, cfg.seed)
-    _populate(model, ckpt, pops, cfg["mutant_init"], str(Path(prev_dir) / "checkpoint.pt"))
+    _populate(model, ckpt, pops, cfg["mutant_init"], str(Path(prev_dir) / CHECKPOINT))
     model = compute.prepare(model)
     weight_opt = _weight_optimizer(model, cfg, ckpt)
     alphas = [torch.zeros(len(layer), device=device, requires_grad=True) for layer in cells]
     alpha_opt = torch.optim.Adam(alphas, lr=cfg["alpha_lr"], weight_decay=cfg["alpha_weight_decay"])
     objective = _objective(cfg, cells)
-    inputs = [Path(data_dir) / f for f in ("split.json", "dataset.pt")] + \
-        [Path(prev_dir) / f for f in ("population.json", "checkpoint.pt")]
+    inputs = [Path(data_dir) / f for f in (SPLIT, DATASET)] + \
+        [Path(prev_dir) / f for f in (POPULATION, CHECKPOINT)]
     state = _state(cfg, f"generation {generation}", inputs, state_dir)
     loop = _loop(f"generation {generation}", data, cfg["epochs_per_generation"], compute, state,
                  {"model": model, "weight_optimizer": weight_opt, "alphas": alphas, "alpha_optimizer": alpha_opt}, cfg)
@@ -395,7 +396,7 @@ def export_space(config: dict, last_dir, out_path) -> None:
     earlier arrival) plus the reference cells (modes ``candidate`` and ``seed``), written in the
     ``autospace-space/1`` format the NAS step reads."""
     cfg = SearchConfig.from_dict(config)
-    _, pops = load_population(Path(last_dir) / "population.json", cfg.backbone, cfg.cell_space)
+    _, pops = load_population(Path(last_dir) / POPULATION, cfg.backbone, cfg.cell_space)
     layers = []
     for pop in pops:
         evolved = sorted((m for m in pop.members if not m.reference), key=lambda m: (-m.fitness, m.serial))

@@ -26,6 +26,7 @@ from ...engine.train import lr_factor
 from ...errors import SpecError
 from ...files import write_json, write_text
 from ...options import check_step_config
+from ...outputs import ARCH, DATASET, NAS_REPORT, RESOLVED, SPLIT
 from ...runtime import derived_seed, pick_device, seed_everything
 from .config import NASConfig
 
@@ -233,7 +234,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     state = StateFile(None if state_dir is None else Path(state_dir) / "state.pt", fingerprint(
         {"nas": resumable, "seed": seed, "backbone": config.get("backbone", "fmnist_small"),
          "processes": settings.processes},
-        [Path(space_path), *(Path(data_dir) / f for f in ("split.json", "dataset.pt"))]))
+        [Path(space_path), *(Path(data_dir) / f for f in (SPLIT, DATASET))]))
 
     seed_everything(seed)
     extra = {}
@@ -267,7 +268,7 @@ def search(config: dict, space_path, data_dir, out_dir, state_dir=None) -> None:
     if not D.is_main():
         return
     out_dir = Path(out_dir)
-    write_text(out_dir / "arch.json", spec.dumps())
-    write_json(out_dir / "nas.json", report)
-    write_json(out_dir / "config.json", resolved)
+    write_text(out_dir / ARCH, spec.dumps())
+    write_json(out_dir / NAS_REPORT, report)
+    write_json(out_dir / RESOLVED, resolved)
     state.remove()
