@@ -29,7 +29,6 @@ record is their check, unless they are ``outside_dvc`` too.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import re
 import tempfile
 from dataclasses import dataclass
@@ -38,9 +37,9 @@ from pathlib import Path
 import yaml
 
 from .errors import SpecError
-from .files import read_json, write_json, write_text
+from .files import file_digest, read_json, write_json, write_text
 from .outputs import ARCH, METRICS, NAS_REPORT, POPULATION
-from .provenance import FORMAT, sha256
+from .provenance import FORMAT
 from .runtime import load_checkpoint
 
 #: The checks a provenance record may ask for its job's outputs (its ``check``): ``space`` (a
@@ -83,14 +82,6 @@ def _glob_regex(pattern: str) -> str:
 def matches(inner: str | Path, patterns: tuple[str, ...]) -> bool:
     """Whether the path ``inner`` (relative to the results folder) matches one of the patterns."""
     return any(re.fullmatch(_glob_regex(p), Path(inner).as_posix()) for p in patterns)
-
-
-def _md5(path: Path) -> str:
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def dvc_records(lock_path: Path) -> dict[str, dict]:
@@ -147,7 +138,7 @@ def _lineage(rel: str, current: str, records: dict, by_output: dict, root: Path)
             written = records[by_output[parent]]["outputs"][parent]
             if written != recorded:
                 return f"made from another version of its parent {parent} than the one recorded now"
-        elif not (root / parent).is_file() or sha256(root / parent) != recorded:
+        elif not (root / parent).is_file() or file_digest(root / parent) != recorded:
             return f"its parent {parent} changed after it was made"
     return "ok"
 
@@ -273,13 +264,13 @@ def audit(results_dir: str | Path, layout: Layout, dvc: bool = True, only: list[
         if not path.is_file():
             entry["checks"]["exists"] = "recorded but missing"
             continue
-        entry["sha256"] = current = sha256(path)
+        entry["sha256"] = current = file_digest(path)
         checks = entry["checks"]
         inner = Path(rel[len(prefix):])
         if dvc and not matches(inner, layout.outside_dvc):
             out = lock.get(rel)
             checks["dvc"] = ("not recorded in dvc.lock" if out is None
-                             else "ok" if (out.get("md5"), out.get("size")) == (_md5(path), path.stat().st_size)
+                             else "ok" if (out.get("md5"), out.get("size")) == (file_digest(path, "md5"), path.stat().st_size)
                              else f"content differs from dvc.lock (md5 {out.get('md5')})")
         if isinstance(records.get(rel), SpecError):
             checks["validity"] = str(records[rel])

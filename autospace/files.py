@@ -1,10 +1,12 @@
 """Atomic file writes and checked reads of the plain files every step exchanges (JSON, text,
-CSV). No torch here: the workflow's parse-time code and the reporting read files too."""
+CSV), and the one file hash. No torch here: the workflow's parse-time code and the reporting read
+files too."""
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import hashlib
 import io
 import json
 import os
@@ -63,3 +65,10 @@ def to_csv(rows: list[dict], fields: list[str] | None = None) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def file_digest(path: str | Path, algorithm: str = "sha256") -> str:
+    """The hex digest of a file's content, read in blocks: SHA-256 for the provenance records and
+    the engine's input fingerprint, MD5 to compare with DVC's records (``dvc.lock``)."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, algorithm).hexdigest()

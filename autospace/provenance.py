@@ -22,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from .files import write_json
+from .files import file_digest, write_json
 from .runtime import progress_to_stderr, redirect_output
 
 FORMAT = "autospace-provenance/1"
@@ -30,14 +30,6 @@ PACKAGES = ("torch", "torchvision", "numpy", "snakemake", "dvc")
 CODE_ROOT = Path(__file__).resolve().parent.parent
 #: Files the workflow itself rewrites; they are records, not code.
 NOT_CODE = ("dvc.yaml", "dvc.lock")
-
-
-def sha256(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _git(*args: str) -> str | None:
@@ -92,7 +84,7 @@ def as_recorded(values):
 
 def hashes(paths) -> dict[str, str | None]:
     """SHA-256 of each file (None for a missing one), keyed by the path as given."""
-    return {str(p): sha256(p) if Path(p).is_file() else None for p in paths}
+    return {str(p): file_digest(p) if Path(p).is_file() else None for p in paths}
 
 
 class Recorder:

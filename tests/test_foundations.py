@@ -218,3 +218,15 @@ def test_manifest_records_sizes_not_pixels(tmp_path):
     index = runtime.load_checkpoint(tmp_path / "out" / "dataset.pt")
     assert index["train_bytes"].tolist() == [(root / "train" / f).stat().st_size for f in index["train_files"]]
     assert (tmp_path / "out" / "dataset.pt").stat().st_size < 20_000
+
+
+def test_one_file_hash_for_provenance_audit_and_dvc(tmp_path):
+    """``files.file_digest`` is the one file hash: SHA-256 for the provenance records and the
+    engine's fingerprints, MD5 for DVC's records; equal to hashing the whole content at once."""
+    import hashlib
+
+    path = tmp_path / "blob"
+    data = bytes(range(256)) * 9000  # more than one read block
+    path.write_bytes(data)
+    assert files.file_digest(path) == hashlib.sha256(data).hexdigest()
+    assert files.file_digest(path, "md5") == hashlib.md5(data).hexdigest()

@@ -33,6 +33,7 @@ from typing import Callable
 import torch
 
 from ..errors import SpecError
+from ..files import file_digest
 from ..runtime import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from . import distributed as D
 
@@ -111,11 +112,9 @@ class Running:
 def fingerprint(values, files) -> str:
     """SHA-256 of ``values`` (canonical JSON) and the bytes of ``files``: what a state file must
     have been written for to be resumed."""
-    from ..provenance import sha256
-
     h = hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode())
     for path in files:
-        h.update(sha256(path).encode())
+        h.update(file_digest(path).encode())
     return h.hexdigest()
 
 
