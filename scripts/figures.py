@@ -11,10 +11,10 @@ from autospace.provenance import as_recorded, job  # noqa: E402
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
     i, out = snakemake.input, snakemake.output  # noqa: F821
     data = F.figure_tables(as_recorded(snakemake.params.arguments))  # noqa: F821
-    F.plot_fitness(i.populations, out.fitness)
+    F.plot_fitness(i.populations, out.fitness_png)
     write_text(out.diversity_csv, to_csv(data["diversity"]))
-    F.plot_diversity(data["diversity"], out.diversity)
-    F.plot_cells(i.space, out.cells)
-    F.plot_training_curves(i.logs, out.curves)
+    F.plot_diversity(data["diversity"], out.diversity_png)
+    F.plot_cells(i.space, out.cells_png)
+    F.plot_training_curves(i.logs, out.training_curves_png)
     write_text(out.pareto_csv, to_csv(data["pareto"]))
-    F.plot_pareto(data["pareto"], out.pareto)
+    F.plot_pareto(data["pareto"], out.pareto_png)

@@ -9,4 +9,4 @@ from autospace.provenance import job  # noqa: E402
 from autospace.report.tables import write_experiment_tables  # noqa: E402
 
 with job(snakemake.log[0], snakemake.threads, snakemake.params.lineage):  # noqa: F821
-    write_experiment_tables(as_recorded(snakemake.params.arguments), Path(snakemake.output.csv).parent)  # noqa: F821
+    write_experiment_tables(as_recorded(snakemake.params.arguments), Path(snakemake.output.comparison_csv).parent)  # noqa: F821

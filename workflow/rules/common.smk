@@ -220,3 +220,37 @@ SEARCH_COST_ARGUMENTS = {"stages": [[rule, path(L.BENCH, exp=EXP, rule=rule)] fo
                          "device": config["device"]}
 FIGURE_ARGUMENTS = {"populations": [under(L.GEN, "population.json", exp=EXP, gen=L.gen_name(g))
                                     for g in range(GENERATIONS)], "runs": pareto_runs()}
+
+#: What the HTML report (snakemake --report) shows of each table and figure: its category and
+#: label; the caption is workflow/report/<name>.rst. The files are workflow/layout.py's;
+#: the rules tables, paper_tables and figures declare them with report_files.
+SHOWN = {
+    "comparison": ("Tables", {"table": "comparison (CSV)"}),
+    "data_splits": ("Data", {"table": "data splits"}),
+    "nas_choices": ("NAS", {"table": "found architectures"}),
+    "t2_spaces": ("Tables", {"table": "T2 NAS in each space"}),
+    "t3_budgets": ("Tables", {"table": "T3 budgets"}),
+    "t4_ablations": ("Tables", {"table": "T4 ablations"}),
+    "t1_imagenet": ("Tables", {"table": "T1 ImageNet models"}),
+    "t5_search_cost": ("Tables", {"table": "T5 search cost"}),
+    "fitness": ("Search", {"figure": "fitness per layer"}),
+    "diversity": ("Search", {"figure": "population diversity"}),
+    "cells": ("Search", {"figure": "learned cells"}),
+    "training_curves": ("Training", {"figure": "training curves"}),
+    "pareto": ("Evaluation", {"figure": "accuracy against MAdds"}),
+}
+
+
+def report_files(folder, names):
+    """A rule's named outputs for the report files ``names`` in a layout folder, each named
+    ``<stem>_<format>``; a table's first format (CSV) and a figure's (PNG) go into the report."""
+    outputs, seen = {}, set()
+    for name in names:
+        stem, ext = name.rsplit(".", 1)
+        path = under(folder, name, exp=EXP)
+        if stem not in seen:
+            category, labels = SHOWN[stem]
+            path = report(path, caption=f"../report/{stem}.rst", category=category, labels=labels)
+            seen.add(stem)
+        outputs[f"{stem}_{ext}"] = path
+    return outputs
