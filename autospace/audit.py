@@ -73,7 +73,6 @@ class Layout:
             raise SpecError("layout", f"not an audit layout ({err.__class__.__name__}: {err})", source=source) from None
 
 
-
 def _glob_regex(pattern: str) -> str:
     return "".join(".*" if part == "**" else "[^/]*" if part == "*" else re.escape(part)
                    for part in re.split(r"(\*\*|\*)", pattern))
